@@ -1,0 +1,79 @@
+"""How money, times and people are written on the wire: one definition for Python and SQL."""
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from auctions.errors import InvalidAmount
+
+CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("9999999999.99")
+# Longest numeric string worth parsing: 10 integer digits, a point and a few decimals.
+_MAX_AMOUNT_TEXT = 32
+
+# The same ISO 8601 UTC shape from Python and from PostgreSQL's to_char().
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+SQL_ISO_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+def parse_amount(value: Any) -> Decimal:
+    """Parse a money amount exactly, or raise InvalidAmount (spec §1 "Money").
+
+    Accepts an int, a Decimal (JSON numbers are parsed with parse_float=Decimal), a
+    float (converted through its shortest repr) or a plain decimal string such as
+    "150.10". The value must be finite, > 0, at most 9999999999.99, with at most 2
+    decimal places.
+    """
+    if value is None:
+        raise InvalidAmount("An amount is required.")
+    if isinstance(value, bool):
+        raise InvalidAmount("The amount must be a number, not true or false.")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text or len(text) > _MAX_AMOUNT_TEXT or not _is_plain_decimal(text):
+            raise InvalidAmount("The amount must be a number such as 150 or 150.10.")
+        value = text
+    elif isinstance(value, float):
+        value = repr(value)
+    elif not isinstance(value, int | Decimal):
+        raise InvalidAmount("The amount must be a number or a numeric string.")
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, ValueError) as exc:
+        raise InvalidAmount("The amount must be a number such as 150 or 150.10.") from exc
+    if not amount.is_finite():
+        raise InvalidAmount("The amount must be a finite number.")
+    if amount <= 0:
+        raise InvalidAmount("The amount must be greater than zero.")
+    if amount > MAX_AMOUNT:
+        raise InvalidAmount(f"The amount must be at most {MAX_AMOUNT}.")
+    cents = amount.quantize(CENT)
+    if cents != amount:
+        raise InvalidAmount("The amount can have at most 2 decimal places.")
+    return cents
+
+
+def _is_plain_decimal(text: str) -> bool:
+    whole, point, fraction = text.partition(".")
+    if not (whole.isascii() and whole.isdigit()):
+        return False
+    return not point or (fraction.isascii() and fraction.isdigit())
+
+
+def money(amount: Decimal | None) -> str | None:
+    """An amount as a JSON string with 2 decimals ("150.10"), or None."""
+    if amount is None:
+        return None
+    return f"{amount.quantize(CENT)}"
+
+
+def iso(moment: datetime | None) -> str | None:
+    """A time as ISO 8601 in UTC with microseconds, e.g. 2026-11-24T10:00:00.000000Z."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime(ISO_FORMAT)
+
+
+def unix_seconds(moment: datetime) -> float:
+    """A time as Unix seconds with millisecond precision (the messages' `timestamp`)."""
+    return round(moment.timestamp(), 3)

@@ -1,0 +1,189 @@
+"""Items, the auctions that sell them, and the stored events every auction change emits."""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Item(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="items"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=10_000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuctionStatus(models.TextChoices):
+    PENDING = "pending"
+    ACTIVE = "active"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+OPEN_STATUSES = (AuctionStatus.PENDING, AuctionStatus.ACTIVE)
+
+
+class Auction(models.Model):
+    """One sale of one item.
+
+    `current_price`, `highest_bidder`, `highest_bid`, `bid_count` and `last_seq` are
+    the running state the bid statement (bidding.services) moves forward under the row
+    lock; `version` counts every change of the row.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="auctions")
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="auctions_created"
+    )
+    status = models.CharField(
+        max_length=10, choices=AuctionStatus.choices, default=AuctionStatus.PENDING
+    )
+    start_time = models.DateTimeField()
+    end_time = models.DateTimeField()
+    # Soft close never moves end_time past this (the original end plus the cap).
+    max_end_time = models.DateTimeField()
+    starting_price = models.DecimalField(**MONEY)
+    reserve_price = models.DecimalField(**MONEY, null=True, blank=True)
+    min_increment = models.DecimalField(**MONEY, default=Decimal("0.01"))
+    extension_seconds = models.PositiveIntegerField(default=0)
+
+    current_price = models.DecimalField(**MONEY)
+    # Written on every accepted bid: no index, so the row update stays a HOT update.
+    highest_bidder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    highest_bid = models.ForeignKey(
+        "bidding.Bid",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
+    bid_count = models.PositiveIntegerField(default=0)
+    last_seq = models.PositiveBigIntegerField(default=0)
+    version = models.PositiveBigIntegerField(default=0)
+
+    winner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="auctions_won",
+    )
+    final_price = models.DecimalField(**MONEY, null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["end_time"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item"],
+                condition=Q(status__in=OPEN_STATUSES),
+                name="auction_one_open_per_item",
+            ),
+            models.CheckConstraint(
+                condition=Q(end_time__gt=F("start_time")), name="auction_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_end_time__gte=F("end_time")), name="auction_end_within_cap"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=AuctionStatus.values), name="auction_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(starting_price__gt=0)
+                & Q(min_increment__gt=0)
+                & Q(current_price__gt=0)
+                & (Q(reserve_price__isnull=True) | Q(reserve_price__gt=0))
+                & (Q(final_price__isnull=True) | Q(final_price__gt=0)),
+                name="auction_amounts_positive",
+            ),
+        ]
+        indexes = [
+            # Scheduler safety net and the home page: active auctions by end time.
+            models.Index(
+                fields=["end_time"],
+                condition=Q(status=AuctionStatus.ACTIVE),
+                name="auction_active_by_end",
+            ),
+            models.Index(
+                fields=["start_time"],
+                condition=Q(status=AuctionStatus.PENDING),
+                name="auction_pending_by_start",
+            ),
+            models.Index(fields=["status", "-ended_at"], name="auction_by_status_ended"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item.name} ({self.status})"
+
+    @property
+    def min_next_bid(self) -> Decimal:
+        if self.bid_count == 0:
+            return self.starting_price
+        return self.current_price + self.min_increment
+
+    @property
+    def reserve_met(self) -> bool:
+        if self.reserve_price is None:
+            return True
+        return self.bid_count > 0 and self.current_price >= self.reserve_price
+
+
+class AuctionEvent(models.Model):
+    """An auction change as subscribers see it, stored in the change's own transaction.
+
+    `seq` runs 1, 2, 3, … per auction with no gap; `published_at` is set once the event
+    has gone out on the channel layer, so a sweep can re-publish whatever was missed.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The (auction, seq) unique index serves every lookup by auction.
+    auction = models.ForeignKey(
+        Auction, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
+    seq = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=32)
+    payload = models.JSONField()
+    created_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["auction", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["auction", "seq"], name="event_unique_seq"),
+            models.CheckConstraint(condition=Q(seq__gt=0), name="event_seq_positive"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(published_at__isnull=True),
+                name="event_unpublished",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.seq}"

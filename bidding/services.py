@@ -1,0 +1,305 @@
+"""Placing a bid: every bid rule of spec §1 decided in one statement under the row lock.
+
+The whole bid transaction is a single SQL statement, run in its own transaction:
+
+1. lock the auction row (`FOR UPDATE`, so it reads the latest committed state after
+   any concurrent bid) and decide the rejection code, if any, from that state and the
+   database's clock;
+2. if there is none: move the auction forward (price, highest bidder, count, soft-close
+   end, seq, version), insert the bid and its `bid_placed` event (and
+   `auction_extended` when soft close moved the end).
+
+One round trip holds the lock, and a bid that is still high enough after a concurrent
+bid never retries. `bench/bid_designs.py` measures this against the alternatives.
+"""
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError, connection, transaction
+
+from accounts.models import User
+from auctions.errors import BidRejected, Code, NotFound
+from auctions.formats import SQL_ISO_FORMAT, iso, money, parse_amount
+from auctions.selectors import parse_uuid
+from bidding.models import Bid, BidRejection
+
+MAX_REQUEST_ID_LENGTH = 64
+_DUPLICATE = "duplicate"
+
+REJECTION_MESSAGES = {
+    Code.BID_TOO_LOW: "The bid is below the minimum next bid.",
+    Code.AUCTION_NOT_ACTIVE: "The auction is not open for bids.",
+    Code.AUCTION_ENDED: "The auction has ended.",
+    Code.OWN_AUCTION: "You cannot bid on your own auction.",
+    Code.ALREADY_HIGHEST: "You are already the highest bidder.",
+}
+
+# Rule order: a repeated request id, who you are, the auction's state, the amount.
+_PLACE_BID_SQL = f"""
+WITH earlier AS (
+    SELECT 1 FROM bidding_bid
+    WHERE bidder_id = %(bidder_id)s AND request_id = %(request_id)s
+    UNION ALL
+    SELECT 1 FROM bidding_bidrejection
+    WHERE bidder_id = %(bidder_id)s AND request_id = %(request_id)s
+),
+locked AS (
+    SELECT id, status, end_time, max_end_time, creator_id, highest_bidder_id, bid_count,
+           starting_price, current_price, min_increment, extension_seconds, last_seq,
+           CASE WHEN bid_count = 0 THEN starting_price
+                ELSE current_price + min_increment END AS min_next_bid
+    FROM auctions_auction
+    WHERE id = %(auction_id)s
+    FOR UPDATE
+),
+decision AS (
+    SELECT locked.*,
+           CASE
+               WHEN EXISTS (SELECT 1 FROM earlier) THEN 'duplicate'
+               WHEN creator_id = %(bidder_id)s THEN 'own_auction'
+               WHEN status IN ('pending', 'cancelled') THEN 'auction_not_active'
+               WHEN status = 'ended' OR now() >= end_time THEN 'auction_ended'
+               WHEN highest_bidder_id = %(bidder_id)s THEN 'already_highest'
+               WHEN %(amount)s < min_next_bid THEN 'bid_too_low'
+           END AS rejection,
+           -- Soft close: a bid inside the window moves the end, up to the cap.
+           CASE WHEN extension_seconds > 0
+                 AND end_time - now() < make_interval(secs => extension_seconds)
+                 AND LEAST(now() + make_interval(secs => extension_seconds), max_end_time) > end_time
+                THEN LEAST(now() + make_interval(secs => extension_seconds), max_end_time)
+           END AS extended_end_time
+    FROM locked
+),
+moved AS (
+    UPDATE auctions_auction AS a
+    SET current_price = %(amount)s,
+        highest_bidder_id = %(bidder_id)s,
+        highest_bid_id = %(bid_id)s,
+        bid_count = d.bid_count + 1,
+        end_time = COALESCE(d.extended_end_time, d.end_time),
+        last_seq = d.last_seq + CASE WHEN d.extended_end_time IS NULL THEN 1 ELSE 2 END,
+        version = a.version + 1,
+        updated_at = now()
+    FROM decision AS d
+    WHERE a.id = d.id AND d.rejection IS NULL
+    RETURNING d.last_seq + 1 AS seq, a.current_price, a.min_increment, a.bid_count,
+              a.end_time, d.end_time AS previous_end_time,
+              d.extended_end_time IS NOT NULL AS extended
+),
+new_bid AS (
+    INSERT INTO bidding_bid (id, auction_id, bidder_id, amount, request_id, seq, created_at)
+    SELECT %(bid_id)s, %(auction_id)s, %(bidder_id)s, %(amount)s, %(request_id)s, seq, now()
+    FROM moved
+),
+new_events AS (
+    INSERT INTO auctions_auctionevent (id, auction_id, seq, type, payload, created_at)
+    SELECT gen_random_uuid(), %(auction_id)s, seq, 'bid_placed',
+           jsonb_build_object(
+               'bid_id', %(bid_id)s::text,
+               'amount', current_price::text,
+               'bidder', jsonb_build_object('id', %(bidder_id)s::text, 'name', %(bidder_name)s::text),
+               'current_price', current_price::text,
+               'min_next_bid', (current_price + min_increment)::text,
+               'bid_count', bid_count,
+               'end_time', to_char(end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}')),
+           now()
+    FROM moved
+    UNION ALL
+    SELECT gen_random_uuid(), %(auction_id)s, seq + 1, 'auction_extended',
+           jsonb_build_object(
+               'end_time', to_char(end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}'),
+               'previous_end_time', to_char(previous_end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}')),
+           now()
+    FROM moved
+    WHERE extended
+)
+SELECT d.rejection, d.current_price, d.min_next_bid,
+       m.seq, m.current_price + m.min_increment, m.end_time, m.extended
+FROM decision AS d LEFT JOIN moved AS m ON true
+"""
+
+# A rejection is stored only if no accepted bid holds the request id: this runs after
+# the bid statement, so it sees a concurrent duplicate that took the lock first.
+_STORE_REJECTION_SQL = """
+INSERT INTO bidding_bidrejection
+    (id, auction_id, bidder_id, request_id, amount, code, current_price, min_next_bid, created_at)
+SELECT %(id)s, %(auction_id)s, %(bidder_id)s, %(request_id)s, %(amount)s, %(code)s,
+       %(current_price)s, %(min_next_bid)s, now()
+WHERE NOT EXISTS (
+    SELECT 1 FROM bidding_bid WHERE bidder_id = %(bidder_id)s AND request_id = %(request_id)s
+)
+ON CONFLICT (bidder_id, request_id) DO NOTHING
+RETURNING id
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BidAccepted:
+    """The auction's state right after an accepted bid (`bid_accepted.data`)."""
+
+    auction_id: UUID
+    bid_id: UUID
+    amount: Decimal
+    seq: int
+    current_price: Decimal
+    min_next_bid: Decimal
+    end_time: str
+    request_id: str | None
+    extended: bool = False
+    replayed: bool = False
+
+    def as_data(self) -> dict[str, Any]:
+        return {
+            "bid_id": str(self.bid_id),
+            "amount": money(self.amount),
+            "seq": self.seq,
+            "current_price": money(self.current_price),
+            "min_next_bid": money(self.min_next_bid),
+            "end_time": self.end_time,
+        }
+
+
+def check_request_id(request_id: Any) -> str | None:
+    """A request id is an optional string of at most 64 characters (spec §2)."""
+    if request_id is None:
+        return None
+    if not isinstance(request_id, str) or len(request_id) > MAX_REQUEST_ID_LENGTH:
+        raise ValueError("request_id must be a string of at most 64 characters")
+    return request_id
+
+
+def bid_place(
+    *, auction_id: UUID | str, bidder: User, amount: Any, request_id: str | None = None
+) -> BidAccepted:
+    """Place a bid, or raise BidRejected with its spec code.
+
+    A bid that repeats the request_id of an earlier bid by the same bidder gets the
+    earlier outcome again (accepted or rejected) and creates nothing. Callers validate
+    `request_id` with `check_request_id` (a malformed one is a malformed message, not a
+    rejected bid).
+    """
+    auction_uuid = parse_uuid(auction_id)
+    parsed_amount = parse_amount(amount)
+    params = {
+        "auction_id": auction_uuid,
+        "bidder_id": bidder.id,
+        "bidder_name": bidder.username,
+        "amount": parsed_amount,
+        "request_id": request_id,
+        "bid_id": uuid.uuid4(),
+    }
+    try:
+        row = _execute_alone(_PLACE_BID_SQL, params)
+    except IntegrityError:
+        # A concurrent duplicate of this request_id was accepted first.
+        earlier = _earlier_outcome(bidder, request_id) if request_id is not None else None
+        if earlier is None:
+            raise
+        return earlier.replay()
+    if row is None:
+        raise NotFound()
+    rejection, current_price, min_next_bid, seq, next_bid, end_time, extended = row
+    if rejection == _DUPLICATE:
+        return _earlier_outcome(bidder, request_id).replay()
+    if rejection is None:
+        return BidAccepted(
+            auction_id=auction_uuid,
+            bid_id=params["bid_id"],
+            amount=parsed_amount,
+            seq=seq,
+            current_price=parsed_amount,
+            min_next_bid=next_bid,
+            end_time=iso(end_time),
+            request_id=request_id,
+            extended=extended,
+        )
+    rejected = BidRejected(
+        Code(rejection),
+        REJECTION_MESSAGES[Code(rejection)],
+        {"current_price": money(current_price), "min_next_bid": money(min_next_bid)},
+    )
+    if request_id is not None and not _rejection_stored(params, rejected, current_price, min_next_bid):
+        earlier = _earlier_outcome(bidder, request_id)
+        if earlier is not None:
+            return earlier.replay()
+    raise rejected
+
+
+def _execute_alone(sql: str, params: dict[str, Any]) -> tuple | None:
+    """Run one statement as its own transaction (a savepoint inside an outer one)."""
+    if connection.in_atomic_block:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def _rejection_stored(
+    params: dict[str, Any], rejected: BidRejected, current_price: Decimal, min_next_bid: Decimal
+) -> bool:
+    row = _execute_alone(
+        _STORE_REJECTION_SQL,
+        {
+            "id": uuid.uuid4(),
+            "auction_id": params["auction_id"],
+            "bidder_id": params["bidder_id"],
+            "request_id": params["request_id"],
+            "amount": params["amount"],
+            "code": rejected.code,
+            "current_price": current_price,
+            "min_next_bid": min_next_bid,
+        },
+    )
+    return row is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _EarlierOutcome:
+    accepted: BidAccepted | None = None
+    rejected: BidRejected | None = None
+
+    def replay(self) -> BidAccepted:
+        if self.accepted is not None:
+            return self.accepted
+        assert self.rejected is not None
+        raise self.rejected
+
+
+def _earlier_outcome(bidder: User, request_id: str) -> _EarlierOutcome | None:
+    """What a bid with this (bidder, request_id) got before, if there was one."""
+    bid = Bid.objects.filter(bidder=bidder, request_id=request_id).first()
+    if bid is not None:
+        placed = bid.auction.events.get(seq=bid.seq).payload
+        return _EarlierOutcome(
+            accepted=BidAccepted(
+                auction_id=bid.auction_id,
+                bid_id=bid.id,
+                amount=bid.amount,
+                seq=bid.seq,
+                current_price=Decimal(placed["current_price"]),
+                min_next_bid=Decimal(placed["min_next_bid"]),
+                end_time=placed["end_time"],
+                request_id=request_id,
+                replayed=True,
+            )
+        )
+    rejection = BidRejection.objects.filter(bidder=bidder, request_id=request_id).first()
+    if rejection is not None:
+        code = Code(rejection.code)
+        return _EarlierOutcome(
+            rejected=BidRejected(
+                code,
+                REJECTION_MESSAGES[code],
+                {
+                    "current_price": money(rejection.current_price),
+                    "min_next_bid": money(rejection.min_next_bid),
+                },
+            )
+        )
+    return None
