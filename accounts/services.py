@@ -26,7 +26,10 @@ def api_token_create(*, user: User, name: str = "") -> tuple[ApiToken, str]:
     """A new token for `user`: the stored record and the token itself, shown only once."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
     record = ApiToken.objects.create(
-        user=user, name=name.strip()[:100], prefix=token[:PREFIX_LENGTH], key_hash=_token_hash(token)
+        user=user,
+        name=name.strip()[:100],
+        prefix=token[:PREFIX_LENGTH],
+        key_hash=_token_hash(token),
     )
     return record, token
 
@@ -35,9 +38,7 @@ def api_token_user(*, token: str) -> User | None:
     """The active user a token belongs to, or None."""
     if not token or len(token) > 200:
         return None
-    record = (
-        ApiToken.objects.select_related("user").filter(key_hash=_token_hash(token)).first()
-    )
+    record = ApiToken.objects.select_related("user").filter(key_hash=_token_hash(token)).first()
     if record is None or not record.user.is_active:
         return None
     if record.last_used_at is None or timezone.now() - record.last_used_at > LAST_USED_RESOLUTION:

@@ -1,5 +1,6 @@
 """How money, times and people are written on the wire: one definition for Python and SQL."""
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -14,6 +15,24 @@ _MAX_AMOUNT_TEXT = 32
 # The same ISO 8601 UTC shape from Python and from PostgreSQL's to_char().
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 SQL_ISO_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse JSON as the APIs read it: numbers with decimals become exact Decimals.
+
+    Raises ValueError for anything that is not plain JSON, including NaN/Infinity
+    literals, integers too long to convert and nesting too deep to parse.
+    """
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError("JSON is not valid UTF-8") from exc
 
 
 def parse_amount(value: Any) -> Decimal:

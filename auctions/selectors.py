@@ -14,9 +14,9 @@ from auctions.models import Auction, AuctionEvent, AuctionStatus
 
 
 def db_now() -> datetime:
-    """The database's clock: the one clock that decides what is in time."""
+    """The database's clock now (not at the transaction's start): the one clock that decides."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT now()")
+        cursor.execute("SELECT clock_timestamp()")
         return cursor.fetchone()[0]
 
 
@@ -77,7 +77,9 @@ def auction_snapshot(auction: Auction) -> dict[str, Any]:
     }
 
 
-def event_list(*, auction_id: UUID, since_seq: int = 0, limit: int | None = None) -> Sequence[AuctionEvent]:
+def event_list(
+    *, auction_id: UUID, since_seq: int = 0, limit: int | None = None
+) -> Sequence[AuctionEvent]:
     """Stored events of an auction with seq > since_seq, in seq order."""
     events = AuctionEvent.objects.filter(auction_id=auction_id, seq__gt=since_seq).order_by("seq")
     return list(events[:limit] if limit else events)

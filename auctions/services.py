@@ -12,7 +12,14 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from auctions.errors import Code, DomainError, InvalidAmount, NotFound, PermissionDenied, ValidationFailed
+from auctions.errors import (
+    Code,
+    DomainError,
+    InvalidAmount,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from auctions.events import event_record
 from auctions.formats import iso, money, parse_amount
 from auctions.models import Auction, AuctionStatus, Item
@@ -29,7 +36,9 @@ def item_create(*, owner: User, name: str, description: str = "") -> Item:
     if not name:
         raise ValidationFailed("The item needs a name.", "item.name")
     if len(name) > MAX_NAME_LENGTH:
-        raise ValidationFailed(f"The item name is longer than {MAX_NAME_LENGTH} characters.", "item.name")
+        raise ValidationFailed(
+            f"The item name is longer than {MAX_NAME_LENGTH} characters.", "item.name"
+        )
     if not isinstance(description, str):
         raise ValidationFailed("The item description must be text.", "item.description")
     if len(description) > MAX_DESCRIPTION_LENGTH:
@@ -66,7 +75,9 @@ def auction_create(
     if min_increment is not None:
         increment = _money_field(min_increment, "min_increment")
     if reserve is not None and reserve < starting:
-        raise ValidationFailed("The reserve price cannot be below the starting price.", "reserve_price")
+        raise ValidationFailed(
+            "The reserve price cannot be below the starting price.", "reserve_price"
+        )
     extension = _extension_field(extension_seconds)
 
     start = now if start_time is None or start_time <= now else start_time
@@ -108,7 +119,9 @@ def _extension_field(value: Any) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed("extension_seconds must be a whole number of seconds.", "extension_seconds")
+        raise ValidationFailed(
+            "extension_seconds must be a whole number of seconds.", "extension_seconds"
+        )
     if not 0 <= value <= MAX_EXTENSION_SECONDS:
         raise ValidationFailed(
             f"extension_seconds must be between 0 and {MAX_EXTENSION_SECONDS}.", "extension_seconds"
@@ -204,7 +217,9 @@ def auction_close(*, auction_id: UUID | str, early: bool = False) -> bool:
     auction = _auction_for_update(auction_id)
     now = db_now()
     if auction.status == AuctionStatus.PENDING and early:
-        raise DomainError(Code.AUCTION_NOT_ACTIVE, "A pending auction can be cancelled, not closed.")
+        raise DomainError(
+            Code.AUCTION_NOT_ACTIVE, "A pending auction can be cancelled, not closed."
+        )
     if auction.status != AuctionStatus.ACTIVE or (auction.end_time > now and not early):
         return False
     has_winner = auction.bid_count > 0 and auction.reserve_met
@@ -226,7 +241,13 @@ def auction_close(*, auction_id: UUID | str, early: bool = False) -> bool:
     )
     auction.save(
         update_fields=[
-            "status", "ended_at", "winner", "final_price", "last_seq", "version", "updated_at",
+            "status",
+            "ended_at",
+            "winner",
+            "final_price",
+            "last_seq",
+            "version",
+            "updated_at",
         ]
     )
     return True
@@ -246,7 +267,9 @@ def auction_cancel(*, auction_id: UUID | str, actor: User, reason: str = "") -> 
             Code.NOT_CANCELLABLE,
             "Only a pending auction, or an active one without bids, can be cancelled.",
         )
-    reason = (reason or "").strip()[:200] or ("cancelled by staff" if actor.is_staff else "cancelled by the seller")
+    reason = (reason or "").strip()[:200] or (
+        "cancelled by staff" if actor.is_staff else "cancelled by the seller"
+    )
     auction.status = AuctionStatus.CANCELLED
     auction.cancel_reason = reason
     auction.ended_at = db_now()
@@ -256,5 +279,7 @@ def auction_cancel(*, auction_id: UUID | str, actor: User, reason: str = "") -> 
         at=auction.ended_at,
         data={"status": auction.status, "reason": reason},
     )
-    auction.save(update_fields=["status", "cancel_reason", "ended_at", "last_seq", "version", "updated_at"])
+    auction.save(
+        update_fields=["status", "cancel_reason", "ended_at", "last_seq", "version", "updated_at"]
+    )
     return auction

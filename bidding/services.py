@@ -19,16 +19,15 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 
 from accounts.models import User
 from auctions.errors import BidRejected, Code, NotFound
 from auctions.formats import SQL_ISO_FORMAT, iso, money, parse_amount
 from auctions.selectors import parse_uuid
-from bidding.models import Bid, BidRejection
+from bidding.models import BidRequest
 
 MAX_REQUEST_ID_LENGTH = 64
-_DUPLICATE = "duplicate"
 
 REJECTION_MESSAGES = {
     Code.BID_TOO_LOW: "The bid is below the minimum next bid.",
@@ -38,16 +37,9 @@ REJECTION_MESSAGES = {
     Code.ALREADY_HIGHEST: "You are already the highest bidder.",
 }
 
-# Rule order: a repeated request id, who you are, the auction's state, the amount.
+# Rule order: who you are, the auction's state, the amount.
 _PLACE_BID_SQL = f"""
-WITH earlier AS (
-    SELECT 1 FROM bidding_bid
-    WHERE bidder_id = %(bidder_id)s AND request_id = %(request_id)s
-    UNION ALL
-    SELECT 1 FROM bidding_bidrejection
-    WHERE bidder_id = %(bidder_id)s AND request_id = %(request_id)s
-),
-locked AS (
+WITH locked AS (
     SELECT id, status, end_time, max_end_time, creator_id, highest_bidder_id, bid_count,
            starting_price, current_price, min_increment, extension_seconds, last_seq,
            CASE WHEN bid_count = 0 THEN starting_price
@@ -56,23 +48,47 @@ locked AS (
     WHERE id = %(auction_id)s
     FOR UPDATE
 ),
+-- The database's clock read once, after the lock is held: a bid is in time if it is
+-- decided before end_time, and accepted bids' times rise with their seq.
+decided AS (
+    SELECT locked.*, clock_timestamp() AS decided_at FROM locked
+),
 decision AS (
-    SELECT locked.*,
+    SELECT decided.*,
            CASE
-               WHEN EXISTS (SELECT 1 FROM earlier) THEN 'duplicate'
                WHEN creator_id = %(bidder_id)s THEN 'own_auction'
                WHEN status IN ('pending', 'cancelled') THEN 'auction_not_active'
-               WHEN status = 'ended' OR now() >= end_time THEN 'auction_ended'
+               WHEN status = 'ended' OR decided_at >= end_time THEN 'auction_ended'
                WHEN highest_bidder_id = %(bidder_id)s THEN 'already_highest'
                WHEN %(amount)s < min_next_bid THEN 'bid_too_low'
            END AS rejection,
            -- Soft close: a bid inside the window moves the end, up to the cap.
            CASE WHEN extension_seconds > 0
-                 AND end_time - now() < make_interval(secs => extension_seconds)
-                 AND LEAST(now() + make_interval(secs => extension_seconds), max_end_time) > end_time
-                THEN LEAST(now() + make_interval(secs => extension_seconds), max_end_time)
+                 AND end_time - decided_at < make_interval(secs => extension_seconds)
+                 AND LEAST(decided_at + make_interval(secs => extension_seconds), max_end_time)
+                     > end_time
+                THEN LEAST(decided_at + make_interval(secs => extension_seconds), max_end_time)
            END AS extended_end_time
-    FROM locked
+    FROM decided
+),
+-- Idempotency: claim (bidder, request_id) with this outcome. A duplicate conflicts on
+-- the unique key (waiting for a concurrent one to commit) and changes nothing.
+claim AS (
+    INSERT INTO bidding_bidrequest
+        (id, bidder_id, request_id, auction_id, amount, outcome, bid_id, seq,
+         current_price, min_next_bid, end_time, created_at)
+    SELECT gen_random_uuid(), %(bidder_id)s, %(request_id)s, id, %(amount)s,
+           COALESCE(rejection, 'accepted'),
+           CASE WHEN rejection IS NULL THEN %(bid_id)s::uuid END,
+           CASE WHEN rejection IS NULL THEN last_seq + 1 END,
+           CASE WHEN rejection IS NULL THEN %(amount)s ELSE current_price END,
+           CASE WHEN rejection IS NULL THEN %(amount)s + min_increment ELSE min_next_bid END,
+           COALESCE(extended_end_time, end_time),
+           decided_at
+    FROM decision
+    WHERE %(request_id)s::text IS NOT NULL
+    ON CONFLICT (bidder_id, request_id) DO NOTHING
+    RETURNING 1
 ),
 moved AS (
     UPDATE auctions_auction AS a
@@ -83,16 +99,17 @@ moved AS (
         end_time = COALESCE(d.extended_end_time, d.end_time),
         last_seq = d.last_seq + CASE WHEN d.extended_end_time IS NULL THEN 1 ELSE 2 END,
         version = a.version + 1,
-        updated_at = now()
+        updated_at = d.decided_at
     FROM decision AS d
     WHERE a.id = d.id AND d.rejection IS NULL
+      AND (%(request_id)s::text IS NULL OR EXISTS (SELECT 1 FROM claim))
     RETURNING d.last_seq + 1 AS seq, a.current_price, a.min_increment, a.bid_count,
               a.end_time, d.end_time AS previous_end_time,
-              d.extended_end_time IS NOT NULL AS extended
+              d.extended_end_time IS NOT NULL AS extended, d.decided_at
 ),
 new_bid AS (
     INSERT INTO bidding_bid (id, auction_id, bidder_id, amount, request_id, seq, created_at)
-    SELECT %(bid_id)s, %(auction_id)s, %(bidder_id)s, %(amount)s, %(request_id)s, seq, now()
+    SELECT %(bid_id)s, %(auction_id)s, %(bidder_id)s, %(amount)s, %(request_id)s, seq, decided_at
     FROM moved
 ),
 new_events AS (
@@ -101,39 +118,28 @@ new_events AS (
            jsonb_build_object(
                'bid_id', %(bid_id)s::text,
                'amount', current_price::text,
-               'bidder', jsonb_build_object('id', %(bidder_id)s::text, 'name', %(bidder_name)s::text),
+               'bidder', jsonb_build_object('id', %(bidder_id)s::text,
+                                            'name', %(bidder_name)s::text),
                'current_price', current_price::text,
                'min_next_bid', (current_price + min_increment)::text,
                'bid_count', bid_count,
                'end_time', to_char(end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}')),
-           now()
+           decided_at
     FROM moved
     UNION ALL
     SELECT gen_random_uuid(), %(auction_id)s, seq + 1, 'auction_extended',
            jsonb_build_object(
                'end_time', to_char(end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}'),
-               'previous_end_time', to_char(previous_end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}')),
-           now()
+               'previous_end_time',
+                   to_char(previous_end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}')),
+           decided_at
     FROM moved
     WHERE extended
 )
 SELECT d.rejection, d.current_price, d.min_next_bid,
-       m.seq, m.current_price + m.min_increment, m.end_time, m.extended
+       m.seq, m.current_price + m.min_increment, m.end_time, m.extended,
+       %(request_id)s::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM claim) AS duplicate
 FROM decision AS d LEFT JOIN moved AS m ON true
-"""
-
-# A rejection is stored only if no accepted bid holds the request id: this runs after
-# the bid statement, so it sees a concurrent duplicate that took the lock first.
-_STORE_REJECTION_SQL = """
-INSERT INTO bidding_bidrejection
-    (id, auction_id, bidder_id, request_id, amount, code, current_price, min_next_bid, created_at)
-SELECT %(id)s, %(auction_id)s, %(bidder_id)s, %(request_id)s, %(amount)s, %(code)s,
-       %(current_price)s, %(min_next_bid)s, now()
-WHERE NOT EXISTS (
-    SELECT 1 FROM bidding_bid WHERE bidder_id = %(bidder_id)s AND request_id = %(request_id)s
-)
-ON CONFLICT (bidder_id, request_id) DO NOTHING
-RETURNING id
 """
 
 
@@ -184,49 +190,36 @@ def bid_place(
     """
     auction_uuid = parse_uuid(auction_id)
     parsed_amount = parse_amount(amount)
-    params = {
-        "auction_id": auction_uuid,
-        "bidder_id": bidder.id,
-        "bidder_name": bidder.username,
-        "amount": parsed_amount,
-        "request_id": request_id,
-        "bid_id": uuid.uuid4(),
-    }
-    try:
-        row = _execute_alone(_PLACE_BID_SQL, params)
-    except IntegrityError:
-        # A concurrent duplicate of this request_id was accepted first.
-        earlier = _earlier_outcome(bidder, request_id) if request_id is not None else None
-        if earlier is None:
-            raise
-        return earlier.replay()
+    bid_id = uuid.uuid4()
+    row = _execute_alone(
+        _PLACE_BID_SQL,
+        {
+            "auction_id": auction_uuid,
+            "bidder_id": bidder.id,
+            "bidder_name": bidder.username,
+            "amount": parsed_amount,
+            "request_id": request_id,
+            "bid_id": bid_id,
+        },
+    )
     if row is None:
         raise NotFound()
-    rejection, current_price, min_next_bid, seq, next_bid, end_time, extended = row
-    if rejection == _DUPLICATE:
-        return _earlier_outcome(bidder, request_id).replay()
-    if rejection is None:
-        return BidAccepted(
-            auction_id=auction_uuid,
-            bid_id=params["bid_id"],
-            amount=parsed_amount,
-            seq=seq,
-            current_price=parsed_amount,
-            min_next_bid=next_bid,
-            end_time=iso(end_time),
-            request_id=request_id,
-            extended=extended,
-        )
-    rejected = BidRejected(
-        Code(rejection),
-        REJECTION_MESSAGES[Code(rejection)],
-        {"current_price": money(current_price), "min_next_bid": money(min_next_bid)},
+    rejection, current_price, min_next_bid, seq, next_bid, end_time, extended, duplicate = row
+    if duplicate:
+        return _replay(BidRequest.objects.get(bidder=bidder, request_id=request_id))
+    if rejection is not None:
+        raise _rejected(Code(rejection), current_price, min_next_bid)
+    return BidAccepted(
+        auction_id=auction_uuid,
+        bid_id=bid_id,
+        amount=parsed_amount,
+        seq=seq,
+        current_price=parsed_amount,
+        min_next_bid=next_bid,
+        end_time=iso(end_time),
+        request_id=request_id,
+        extended=extended,
     )
-    if request_id is not None and not _rejection_stored(params, rejected, current_price, min_next_bid):
-        earlier = _earlier_outcome(bidder, request_id)
-        if earlier is not None:
-            return earlier.replay()
-    raise rejected
 
 
 def _execute_alone(sql: str, params: dict[str, Any]) -> tuple | None:
@@ -240,66 +233,26 @@ def _execute_alone(sql: str, params: dict[str, Any]) -> tuple | None:
         return cursor.fetchone()
 
 
-def _rejection_stored(
-    params: dict[str, Any], rejected: BidRejected, current_price: Decimal, min_next_bid: Decimal
-) -> bool:
-    row = _execute_alone(
-        _STORE_REJECTION_SQL,
-        {
-            "id": uuid.uuid4(),
-            "auction_id": params["auction_id"],
-            "bidder_id": params["bidder_id"],
-            "request_id": params["request_id"],
-            "amount": params["amount"],
-            "code": rejected.code,
-            "current_price": current_price,
-            "min_next_bid": min_next_bid,
-        },
+def _rejected(code: Code, current_price: Decimal, min_next_bid: Decimal) -> BidRejected:
+    return BidRejected(
+        code,
+        REJECTION_MESSAGES[code],
+        {"current_price": money(current_price), "min_next_bid": money(min_next_bid)},
     )
-    return row is not None
 
 
-@dataclass(frozen=True, slots=True)
-class _EarlierOutcome:
-    accepted: BidAccepted | None = None
-    rejected: BidRejected | None = None
-
-    def replay(self) -> BidAccepted:
-        if self.accepted is not None:
-            return self.accepted
-        assert self.rejected is not None
-        raise self.rejected
-
-
-def _earlier_outcome(bidder: User, request_id: str) -> _EarlierOutcome | None:
-    """What a bid with this (bidder, request_id) got before, if there was one."""
-    bid = Bid.objects.filter(bidder=bidder, request_id=request_id).first()
-    if bid is not None:
-        placed = bid.auction.events.get(seq=bid.seq).payload
-        return _EarlierOutcome(
-            accepted=BidAccepted(
-                auction_id=bid.auction_id,
-                bid_id=bid.id,
-                amount=bid.amount,
-                seq=bid.seq,
-                current_price=Decimal(placed["current_price"]),
-                min_next_bid=Decimal(placed["min_next_bid"]),
-                end_time=placed["end_time"],
-                request_id=request_id,
-                replayed=True,
-            )
-        )
-    rejection = BidRejection.objects.filter(bidder=bidder, request_id=request_id).first()
-    if rejection is not None:
-        code = Code(rejection.code)
-        return _EarlierOutcome(
-            rejected=BidRejected(
-                code,
-                REJECTION_MESSAGES[code],
-                {
-                    "current_price": money(rejection.current_price),
-                    "min_next_bid": money(rejection.min_next_bid),
-                },
-            )
-        )
-    return None
+def _replay(earlier: BidRequest) -> BidAccepted:
+    """The outcome an earlier bid with the same (bidder, request_id) got, again."""
+    if earlier.outcome != BidRequest.ACCEPTED:
+        raise _rejected(Code(earlier.outcome), earlier.current_price, earlier.min_next_bid)
+    return BidAccepted(
+        auction_id=earlier.auction_id,
+        bid_id=earlier.bid_id,
+        amount=earlier.amount,
+        seq=earlier.seq,
+        current_price=earlier.current_price,
+        min_next_bid=earlier.min_next_bid,
+        end_time=iso(earlier.end_time),
+        request_id=earlier.request_id,
+        replayed=True,
+    )

@@ -1,4 +1,4 @@
-"""Shared fixtures. The test command starts a real PostgreSQL and Redis (DATABASE_URL, REDIS_URL)."""
+"""Shared fixtures. The test command starts a real PostgreSQL and Redis for them."""
 
 import pytest
 

@@ -19,7 +19,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "pass-word-123")
 
     @factory.post_generation
-    def _save(obj, create, extracted, **kwargs):  # noqa: N805
+    def _save(obj, create, extracted, **kwargs):
         if create:
             obj.save()
 
@@ -42,7 +42,7 @@ class AuctionFactory(factory.django.DjangoModelFactory):
     item = factory.SubFactory(ItemFactory)
     creator = factory.SelfAttribute("item.owner")
     status = AuctionStatus.ACTIVE
-    start_time = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=1))
+    start_time = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
     end_time = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))
     max_end_time = factory.LazyAttribute(lambda o: o.end_time + timedelta(hours=1))
     starting_price = Decimal("10.00")

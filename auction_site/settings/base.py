@@ -12,7 +12,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 
 def _redis_url() -> str:
-    """`REDIS_URL`, or one built from the original design's `REDIS_ADDR`/`REDIS_PASSWORD`/`REDIS_DB`."""
+    """`REDIS_URL`, or one built from the original design's REDIS_ADDR, _PASSWORD and _DB."""
     if url := env.str("REDIS_URL", default=""):
         return url
     addr = env.str("REDIS_ADDR", default="127.0.0.1:6379")
