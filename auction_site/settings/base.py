@@ -1,5 +1,6 @@
 """Settings shared by every environment, read from the environment (and `.env`) per spec §5."""
 
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -8,7 +9,8 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Real environment variables win over the file; ENV_FILE names another file (or /dev/null).
+environ.Env.read_env(os.environ.get("ENV_FILE", BASE_DIR / ".env"), overwrite=False)
 
 
 def _redis_url() -> str:
