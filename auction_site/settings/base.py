@@ -88,6 +88,8 @@ DATABASES["default"].update(
         # Connections are reused across requests; health checks drop broken ones.
         "CONN_MAX_AGE": env.int("DB_CONN_MAX_AGE", default=60),
         "CONN_HEALTH_CHECKS": True,
+        # Fail fast (readiness checks, requests) when the database cannot be reached.
+        "OPTIONS": {"connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5)},
     }
 )
 

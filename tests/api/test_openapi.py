@@ -1,0 +1,94 @@
+"""The OpenAPI document and the docs page: served without login, describing every endpoint."""
+
+import pytest
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+ENDPOINTS = {
+    "/api/auctions/": {"get", "post"},
+    "/api/auctions/{auction_id}/": {"get"},
+    "/api/auctions/{auction_id}/bids/": {"get", "post"},
+    "/api/auctions/{auction_id}/events/": {"get"},
+    "/api/auctions/{auction_id}/cancel/": {"post"},
+}
+
+
+@pytest.fixture
+def schema(client: Client) -> dict:
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_openapi_document_is_served_without_login(client: Client):
+    response = client.get("/api/openapi.json")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/json")
+
+
+def test_openapi_document_lists_every_endpoint_and_method(schema):
+    assert {path: set(ops) for path, ops in schema["paths"].items()} == ENDPOINTS
+
+
+def test_every_operation_requires_a_token_or_the_session(schema):
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            assert operation["security"] == [{"BearerTokenAuth": []}, {"SessionCookieAuth": []}]
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["BearerTokenAuth"] == {"type": "http", "scheme": "bearer"}
+    assert schemes["SessionCookieAuth"]["in"] == "cookie"
+
+
+def test_description_says_reads_require_authentication_too(schema):
+    assert "reads included" in schema["info"]["description"]
+
+
+def test_operations_have_readable_ids(schema):
+    ids = {op["operationId"] for ops in schema["paths"].values() for op in ops.values()}
+    assert ids == {
+        "list_auctions",
+        "create_auction",
+        "get_auction",
+        "place_bid",
+        "list_bids",
+        "list_events",
+        "cancel_auction",
+    }
+
+
+def test_amounts_are_documented_as_string_or_number(schema):
+    amount = schema["components"]["schemas"]["BidIn"]["properties"]["amount"]
+    assert {option["type"] for option in amount["anyOf"]} == {"string", "number"}
+
+
+def test_errors_are_documented_with_the_error_shape(schema):
+    bid = schema["paths"]["/api/auctions/{auction_id}/bids/"]["post"]["responses"]
+    assert {"201", "401", "404", "409", "422", "429"} <= set(bid)
+    error = bid["409"]["content"]["application/json"]["schema"]["$ref"]
+    assert error.endswith("/ErrorOut")
+    assert set(schema["components"]["schemas"]["ErrorOut"]["required"]) == {"code", "message"}
+
+
+def test_list_parameters_are_documented(schema):
+    params = schema["paths"]["/api/auctions/"]["get"]["parameters"]
+    by_name = {p["name"]: p for p in params}
+    assert set(by_name) == {"status", "limit", "offset"}
+    assert by_name["limit"]["schema"]["maximum"] == 500
+    events = schema["paths"]["/api/auctions/{auction_id}/events/"]["get"]["parameters"]
+    assert "since_seq" in {p["name"] for p in events}
+
+
+def test_docs_page_renders_without_login(client: Client):
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    assert "/api/openapi.json" in html
+
+
+def test_docs_page_assets_are_shipped(client: Client):
+    from django.contrib.staticfiles import finders
+
+    for asset in ("ninja/swagger-ui.css", "ninja/swagger-ui-bundle.js", "ninja/swagger-ui-init.js"):
+        assert finders.find(asset), asset
