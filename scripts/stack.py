@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Start PostgreSQL and Redis on loopback, run a command against them, then stop them."""
 
 from __future__ import annotations
