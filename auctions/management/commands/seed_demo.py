@@ -1,0 +1,183 @@
+"""`manage.py seed_demo`: demo users, items, live auctions and bids; safe to run again."""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import user_create
+from auctions.errors import DomainError
+from auctions.models import OPEN_STATUSES, Auction, Item
+from auctions.selectors import db_now
+from auctions.services import auction_create, item_create
+from bidding.services import bid_place
+
+# Published demo logins: the command prints them.
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "admin-demo-pass"
+DEMO_USERNAMES = ("alice", "bob", "carol")
+DEMO_PASSWORD = "demo-pass-123"
+
+
+@dataclass(frozen=True)
+class DemoAuction:
+    seller: str
+    name: str
+    description: str
+    starting_price: str
+    terms: dict[str, Any] = field(default_factory=dict)
+    # Minutes from now; the auction is pending when starts_in > 0.
+    starts_in: int = 0
+    lasts: int = 30
+    bids: tuple[tuple[str, str], ...] = ()
+
+
+DEMO_AUCTIONS = (
+    DemoAuction(
+        seller="alice",
+        name="Vintage 35mm film camera",
+        description="A 1970s rangefinder, serviced last year. Comes with its leather case.",
+        starting_price="40.00",
+        terms={"min_increment": "2.00"},
+        lasts=45,
+        bids=(("bob", "40.00"), ("carol", "45.00")),
+    ),
+    DemoAuction(
+        seller="bob",
+        name="Mechanical keyboard",
+        description="Tenkeyless, tactile switches, PBT keycaps. Soft close: late bids extend it.",
+        starting_price="25.00",
+        terms={"extension_seconds": 30},
+        lasts=10,
+        bids=(("alice", "25.00"),),
+    ),
+    DemoAuction(
+        seller="carol",
+        name="Oak writing desk",
+        description="Solid oak, three drawers, 120 x 60 cm. Sold only above its reserve.",
+        starting_price="120.00",
+        terms={"reserve_price": "300.00", "min_increment": "5.00"},
+        lasts=30,
+        bids=(("alice", "130.00"), ("bob", "150.00")),
+    ),
+    DemoAuction(
+        seller="alice",
+        name="Signed first edition",
+        description="A signed first printing of a well-loved novel, dust jacket intact.",
+        starting_price="60.00",
+        lasts=60,
+    ),
+    DemoAuction(
+        seller="carol",
+        name="Espresso machine",
+        description="Dual boiler, lightly used, descaled monthly.",
+        starting_price="80.00",
+        terms={"min_increment": "1.00"},
+        lasts=5,
+        bids=(("bob", "80.00"),),
+    ),
+    DemoAuction(
+        seller="bob",
+        name="Road bike",
+        description="Aluminium frame, 56 cm, 2x11 gears. The auction opens in two minutes.",
+        starting_price="200.00",
+        terms={"min_increment": "10.00"},
+        starts_in=2,
+        lasts=30,
+    ),
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Create demo users, items and live auctions with a few bids. Running it again "
+        "creates nothing twice: it only reopens demo items whose auction has finished."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            created_users = self._users()
+            created_auctions, bids = self._auctions()
+        open_count = Auction.objects.filter(
+            item__in=self._demo_items(), status__in=OPEN_STATUSES
+        ).count()
+        self._report(created_users, created_auctions, bids, open_count)
+
+    def _users(self) -> set[str]:
+        """Create the demo logins that are missing; existing users are left as they are."""
+        created = set()
+        admin = User.objects.filter(username=ADMIN_USERNAME).first()
+        if admin is None:
+            User.objects.create_superuser(username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
+            created.add(ADMIN_USERNAME)
+        for username in DEMO_USERNAMES:
+            if not User.objects.filter(username=username).exists():
+                user_create(username=username, password=DEMO_PASSWORD)
+                created.add(username)
+        return created
+
+    def _demo_items(self) -> list[Item]:
+        items = []
+        for spec in DEMO_AUCTIONS:
+            item = Item.objects.filter(owner__username=spec.seller, name=spec.name).first()
+            if item is not None:
+                items.append(item)
+        return items
+
+    def _auctions(self) -> tuple[int, int]:
+        """Open an auction for each demo item that has no pending or active one."""
+        users = {user.username: user for user in User.objects.filter(username__in=DEMO_USERNAMES)}
+        created = bids = 0
+        for spec in DEMO_AUCTIONS:
+            seller = users[spec.seller]
+            item = Item.objects.filter(owner=seller, name=spec.name).first()
+            if item is None:
+                item = item_create(owner=seller, name=spec.name, description=spec.description)
+            elif item.auctions.filter(status__in=OPEN_STATUSES).exists():
+                continue
+            start = db_now() + timedelta(minutes=spec.starts_in) if spec.starts_in else None
+            auction = auction_create(
+                creator=seller,
+                item_id=item.id,
+                starting_price=spec.starting_price,
+                start_time=start,
+                duration_seconds=spec.lasts * 60,
+                **spec.terms,
+            )
+            created += 1
+            for bidder, amount in spec.bids:
+                try:
+                    bid_place(auction_id=auction.id, bidder=users[bidder], amount=amount)
+                except DomainError as exc:
+                    self.stderr.write(f"Demo bid of {amount} by {bidder} refused: {exc.message}")
+                else:
+                    bids += 1
+        return created, bids
+
+    def _report(self, created_users: set[str], auctions: int, bids: int, open_count: int) -> None:
+        # A wildcard bind address is not something a browser can open.
+        host = "127.0.0.1" if settings.HOST in ("0.0.0.0", "::", "") else settings.HOST
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        site = f"http://{host}:{settings.PORT}/"
+        logins = [(ADMIN_USERNAME, ADMIN_PASSWORD, "  (staff: the admin)")]
+        logins += [(username, DEMO_PASSWORD, "") for username in DEMO_USERNAMES]
+
+        out = self.stdout
+        out.write(self.style.SUCCESS("Demo data ready."))
+        out.write(
+            f"  {auctions} auctions and {bids} bids created now; {open_count} demo auctions open."
+        )
+        out.write("")
+        out.write(f"  Site:   {site}")
+        out.write(f"  Admin:  {site}admin/")
+        out.write("")
+        out.write("  Logins (username / password):")
+        for username, password, note in logins:
+            out.write(f"    {username:<6} / {password}{note}")
+        if kept := sorted({username for username, _, _ in logins} - created_users):
+            out.write(f"  ({', '.join(kept)} existed already: their passwords were not changed.)")
