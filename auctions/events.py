@@ -1,7 +1,11 @@
 """Recording auction events (in the change's transaction) and shaping them as messages."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+from uuid import UUID
+
+from django.db import transaction
 
 from auctions.formats import unix_seconds
 from auctions.models import Auction, AuctionEvent
@@ -12,16 +16,35 @@ def event_record(
 ) -> AuctionEvent:
     """Store the next event of `auction`, happened `at` (the database's clock).
 
-    The caller holds the auction's row lock.
-
-    Bumps `auction.last_seq` and `auction.version` in memory; the caller saves the row in
-    the same transaction, so the event exists exactly when the change does.
+    The caller holds the auction's row lock. Bumps `auction.last_seq` and
+    `auction.version` in memory; the caller saves the row in the same transaction, so
+    the event exists exactly when the change does. It is published once that
+    transaction commits (and by the sweep, should that fail).
     """
+    from realtime.publish import events_publish  # delivery depends on the domain, not back
+
     auction.last_seq += 1
     auction.version += 1
-    return AuctionEvent.objects.create(
+    event = AuctionEvent.objects.create(
         auction=auction, seq=auction.last_seq, type=type, payload=data, created_at=at
     )
+    transaction.on_commit(lambda: events_publish([event]))
+    return event
+
+
+def stored_events(auction_id: UUID, rows: Iterable[dict[str, Any]]) -> list[AuctionEvent]:
+    """Events a raw statement inserted and returned (id, seq, type, payload, created_at)."""
+    return [
+        AuctionEvent(
+            id=UUID(row["id"]),
+            auction_id=auction_id,
+            seq=row["seq"],
+            type=row["type"],
+            payload=row["payload"],
+            created_at=datetime.fromisoformat(row["created_at"]),
+        )
+        for row in rows
+    ]
 
 
 def event_message(

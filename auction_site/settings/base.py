@@ -121,10 +121,16 @@ STORAGES = {
 
 REDIS_URL = _redis_url()
 
+# Pub/sub: one Redis subscription per process and group, fanned out in the process.
+# CHANNEL_LAYER=list selects the list-based layer (kept for side-by-side measurement).
+CHANNEL_LAYER_BACKENDS = {
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "list": "channels_redis.core.RedisChannelLayer",
+}
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "BACKEND": CHANNEL_LAYER_BACKENDS[env.str("CHANNEL_LAYER", default="pubsub")],
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}]},
     }
 }
 

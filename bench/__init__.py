@@ -1,0 +1,1 @@
+"""Benchmarks run by hand against a migrated database; not part of the product."""
