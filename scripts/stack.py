@@ -507,12 +507,14 @@ def start_persistent_postgres(cleanup: contextlib.ExitStack) -> Postgres:
     pg.prepare_root()
     if not pg.is_initialized():
         pg.initialize(auth="scram-sha-256", password_file=password_file)
-    cleanup.callback(pg.stop)
+    # A server another `stack.py run` started (the running service, say) is used and left
+    # running: only the invocation that started a server stops it.
     if pg.is_running():
         pg.port = pg.running_port()
         log(f"PostgreSQL is already running on port {pg.port}; using it")
     else:
         pg.port = choose_port("PG_PORT", DEFAULT_PG_PORT)
+        cleanup.callback(pg.stop)
         pg.start()
     pg.wait_ready()
     return pg
@@ -529,12 +531,12 @@ def ensure_app_database(pg: Postgres, password: str) -> None:
 
 def start_persistent_redis(cleanup: contextlib.ExitStack) -> Redis:
     redis = Redis(server=find_redis_server(), directory=LOCAL_DIR / "redis", persistent=True)
-    cleanup.callback(redis.stop)
     if redis.running_pid() is not None:
         redis.port = redis.configured_port()
         log(f"Redis is already running on port {redis.port}; using it")
     else:
         redis.port = choose_port("REDIS_PORT", DEFAULT_REDIS_PORT)
+        cleanup.callback(redis.stop)
         redis.start()
     redis.wait_ready()
     return redis
