@@ -31,6 +31,7 @@ from auctions.events import stored_events
 from auctions.formats import SQL_ISO_FORMAT, iso, money, parse_amount
 from auctions.selectors import parse_uuid
 from bidding.models import BidRequest
+from bidding.ratelimit import bid_rate_allows
 from realtime.publish import events_publish
 
 MAX_REQUEST_ID_LENGTH = 64
@@ -218,11 +219,16 @@ def bid_place(
 ) -> BidAccepted:
     """Place a bid, or raise BidRejected with its spec code.
 
+    Bids are rate-limited per bidder across instances (`rate_limited`) before anything
+    else is looked at.
+
     A bid that repeats the request_id of an earlier bid by the same bidder gets the
     earlier outcome again (accepted or rejected) and creates nothing. Callers validate
     `request_id` with `check_request_id` (a malformed one is a malformed message, not a
     rejected bid).
     """
+    if not bid_rate_allows(user_id=bidder.id):
+        raise BidRejected(Code.RATE_LIMITED, "Too many bids; slow down and try again.")
     auction_uuid = parse_uuid(auction_id)
     parsed_amount = parse_amount(amount)
     bid_id = uuid.uuid4()

@@ -12,3 +12,5 @@ STORAGES = {
 CELERY_TASK_ALWAYS_EAGER = False
 # Tests never collect static files; whitenoise would warn about the missing folder.
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]  # noqa: F405
+# Close connections after each use: consumer tests run queries in executor threads.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

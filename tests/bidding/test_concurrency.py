@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connections
+from django.test import override_settings
 from django.utils import timezone
 
 from auctions.errors import BidRejected
@@ -128,8 +129,10 @@ def report(name: str, results: list, seconds: float) -> None:
     )
 
 
+# The per-user rate limit would turn most of this load away; it is tested on its own.
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+@override_settings(BID_RATE_LIMIT=0)
 def test_concurrent_conflicting_bids_keep_every_invariant():
     auction = AuctionFactory(min_increment=INCREMENT)
     results, seconds = run_bidders(auction)
@@ -139,6 +142,7 @@ def test_concurrent_conflicting_bids_keep_every_invariant():
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+@override_settings(BID_RATE_LIMIT=0)
 def test_concurrent_bids_in_the_soft_close_window_extend_within_the_cap():
     end = timezone.now() + timedelta(seconds=1)
     auction = AuctionFactory(

@@ -1,0 +1,43 @@
+"""The periodic tasks beat runs, installed into django-celery-beat's tables (by a migration).
+
+One list, so the migration, tests and `manage.py migrate` on a new database all agree.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Periodic:
+    name: str
+    task: str
+    every_seconds: int
+    # A run queued while no worker was there is stale by the time one starts.
+    expire_seconds: int
+
+
+PERIODIC_TASKS = [
+    Periodic(
+        name="Publish events the live path missed",
+        task="realtime.tasks.publish_pending_events",
+        every_seconds=2,
+        expire_seconds=10,
+    ),
+]
+
+
+def periodic_tasks_install(interval_model: Any, task_model: Any) -> None:
+    """Create or update every periodic task; the models may be a migration's historical ones."""
+    for periodic in PERIODIC_TASKS:
+        interval, _ = interval_model.objects.get_or_create(
+            every=periodic.every_seconds, period="seconds"
+        )
+        task_model.objects.update_or_create(
+            name=periodic.name,
+            defaults={
+                "task": periodic.task,
+                "interval": interval,
+                "enabled": True,
+                "expire_seconds": periodic.expire_seconds,
+            },
+        )

@@ -1,0 +1,215 @@
+"""The WebSocket API (spec §2): subscribe, unsubscribe, place_bid, ping, and event delivery.
+
+Each subscription remembers the last seq it sent. A live event at or below it is a
+repeat and is dropped; one beyond the next seq reveals a gap, which is filled from the
+stored events first. So every subscriber gets every event exactly once, in order, from
+at-least-once publishing. The live path touches no database.
+"""
+
+import json
+import logging
+import time
+from typing import Any
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from auctions.errors import Code, DomainError
+from auctions.events import event_as_message
+from auctions.selectors import auction_get, auction_snapshot, event_list
+from bidding.services import bid_place
+from realtime.flow import SendWindow
+from realtime.protocol import ClientMessage, ProtocolError, parse_client_message
+from realtime.publish import EVENT_MESSAGE_TYPE, auction_group
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+# 1009 is the standard code, but servers may only send 1000 and 3000-4999 themselves
+# (daphne's protocol library enforces it); daphne itself answers 1009 above 1 MiB.
+CLOSE_MESSAGE_TOO_BIG = 4009
+# The client fell too far behind: reconnect and resume with since_seq.
+CLOSE_TOO_SLOW = 4008
+# Messages a connection may be sent while its client is not reading, before it is closed.
+MAX_SENT_WHILE_BLOCKED = 1000
+# Replays and gap fills read stored events in pages of this size.
+REPLAY_PAGE = 500
+
+
+def _dump(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+def _now() -> float:
+    return round(time.time(), 3)
+
+
+@database_sync_to_async
+def _snapshot(auction_id: UUID) -> dict[str, Any]:
+    return auction_snapshot(auction_get(auction_id=auction_id))
+
+
+@database_sync_to_async
+def _stored_texts(auction_id: UUID, after: int, upto: int | None) -> list[tuple[int, str]]:
+    limit = REPLAY_PAGE if upto is None else min(REPLAY_PAGE, upto - after)
+    events = event_list(auction_id=auction_id, since_seq=after, limit=limit)
+    return [(event.seq, _dump(event_as_message(event))) for event in events]
+
+
+@database_sync_to_async
+def _place_bid(message: ClientMessage, user: Any) -> dict[str, Any]:
+    accepted = bid_place(
+        auction_id=message.auction_id,
+        bidder=user,
+        amount=message.amount,
+        request_id=message.request_id,
+    )
+    return accepted.as_data()
+
+
+class AuctionConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        # auction id (str) -> the last seq this connection sent for it
+        self.last_sent: dict[str, int] = {}
+        self.window = SendWindow(limit=MAX_SENT_WHILE_BLOCKED)
+        await self.accept()
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.window.attach(self.base_send)
+
+    async def disconnect(self, code: int) -> None:
+        self.window.detach()
+        for auction_id in list(self.last_sent):
+            await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
+        self.last_sent.clear()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections (a thread hop) before every handler;
+        # live events never touch the database, so they skip it.
+        if message["type"] == EVENT_MESSAGE_TYPE:
+            await self.auction_event(message)
+        else:
+            await super().dispatch(message)
+
+    # Client → server
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not getattr(self.user, "is_authenticated", False):
+            return
+        size = len(bytes_data) if bytes_data is not None else len((text_data or "").encode())
+        if size > settings.WS_MAX_MESSAGE_BYTES:
+            await self.close(code=CLOSE_MESSAGE_TOO_BIG)
+            return
+        try:
+            if bytes_data is not None:
+                raise ProtocolError(Code.INVALID_MESSAGE, "Binary frames are not accepted.")
+            message = parse_client_message(text_data or "")
+            await getattr(self, f"on_{message.type}")(message)
+        except ProtocolError as error:
+            await self.reply("error", error.request_id, code=error.code, message=error.message)
+        except DomainError as error:
+            await self.reply("error", None, code=error.code, message=error.message)
+
+    async def on_ping(self, message: ClientMessage) -> None:
+        await self.reply("pong", message.request_id)
+
+    async def on_subscribe(self, message: ClientMessage) -> None:
+        auction_id = str(message.auction_id)
+        if (
+            auction_id not in self.last_sent
+            and len(self.last_sent) >= settings.WS_MAX_SUBSCRIPTIONS
+        ):
+            raise ProtocolError(
+                Code.TOO_MANY_SUBSCRIPTIONS,
+                f"At most {settings.WS_MAX_SUBSCRIPTIONS} subscriptions per connection.",
+                message.request_id,
+            )
+        try:
+            snapshot = await _snapshot(message.auction_id)
+        except DomainError as error:
+            raise ProtocolError(error.code, error.message, message.request_id) from error
+        # Join before reading what to replay: a live event published meanwhile waits in
+        # this consumer's queue and is dropped as a repeat or sent after the replay.
+        await self.channel_layer.group_add(auction_group(auction_id), self.channel_name)
+        await self.reply("subscribed", message.request_id, auction_id=auction_id, data=snapshot)
+        # A since_seq ahead of the auction (a client's mistake) replays nothing and must
+        # not hide the events still to come.
+        start = (
+            snapshot["seq"]
+            if message.since_seq is None
+            else min(message.since_seq, snapshot["seq"])
+        )
+        self.last_sent[auction_id] = start
+        if message.since_seq is not None:
+            await self.send_stored(auction_id, upto=None)
+
+    async def on_unsubscribe(self, message: ClientMessage) -> None:
+        auction_id = str(message.auction_id)
+        if self.last_sent.pop(auction_id, None) is not None:
+            await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
+        await self.reply("unsubscribed", message.request_id, auction_id=auction_id)
+
+    async def on_place_bid(self, message: ClientMessage) -> None:
+        auction_id = str(message.auction_id)
+        try:
+            data = await _place_bid(message, self.user)
+        except DomainError as rejected:  # BidRejected, or NotFound for an unknown auction
+            await self.reply(
+                "bid_rejected",
+                message.request_id,
+                auction_id=auction_id,
+                code=rejected.code,
+                message=rejected.message,
+                data=rejected.data,
+            )
+        else:
+            await self.reply("bid_accepted", message.request_id, auction_id=auction_id, data=data)
+
+    # Server → subscribers
+
+    async def auction_event(self, event: dict[str, Any]) -> None:
+        auction_id, seq = event["auction_id"], event["seq"]
+        last = self.last_sent.get(auction_id)
+        if last is None or seq <= last:
+            return  # not subscribed (any more), or already sent
+        if seq > last + 1:
+            await self.send_stored(auction_id, upto=seq - 1)
+            if auction_id not in self.last_sent:
+                return  # closed while filling the gap
+        await self.send_counted(event["text"])
+        self.last_sent[auction_id] = seq
+
+    async def send_stored(self, auction_id: str, upto: int | None) -> None:
+        """Send stored events after the last one sent, up to `upto` (or all there are)."""
+        while auction_id in self.last_sent:
+            after = self.last_sent[auction_id]
+            if upto is not None and after >= upto:
+                return
+            page = await _stored_texts(UUID(auction_id), after, upto)
+            for seq, text in page:
+                await self.send_counted(text)
+                self.last_sent[auction_id] = seq
+            if len(page) < REPLAY_PAGE:
+                return
+
+    # Sending
+
+    async def reply(self, type: str, request_id: str | None, **fields: Any) -> None:
+        message: dict[str, Any] = {"type": type}
+        if request_id is not None:
+            message["request_id"] = request_id
+        message.update(fields)
+        message["timestamp"] = _now()
+        await self.send_counted(_dump(message))
+
+    async def send_counted(self, text: str) -> None:
+        if not self.window.note_sent():
+            logger.info("closing a connection whose client stopped reading")
+            self.last_sent.clear()
+            await self.close(code=CLOSE_TOO_SLOW)
+            return
+        await self.send(text_data=text)

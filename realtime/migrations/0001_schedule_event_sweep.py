@@ -1,0 +1,18 @@
+"""Install the periodic tasks (auction_site.schedule) into django-celery-beat's tables."""
+
+from django.db import migrations
+
+from auction_site.schedule import periodic_tasks_install
+
+
+def install(apps, schema_editor):
+    periodic_tasks_install(
+        apps.get_model("django_celery_beat", "IntervalSchedule"),
+        apps.get_model("django_celery_beat", "PeriodicTask"),
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("django_celery_beat", "0019_alter_periodictasks_options")]
+
+    operations = [migrations.RunPython(install, migrations.RunPython.noop)]

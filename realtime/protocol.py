@@ -1,0 +1,104 @@
+"""Client messages of the WebSocket API (spec §2): parsed and checked, or a ProtocolError."""
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from auctions.errors import Code
+from auctions.formats import parse_json
+
+MAX_REQUEST_ID_LENGTH = 64
+# Fields each message type must or may carry, besides `type` and `request_id`.
+MESSAGE_TYPES = frozenset({"subscribe", "unsubscribe", "place_bid", "ping"})
+_MISSING = object()
+
+
+class ProtocolError(Exception):
+    """A malformed message: answered with `{"type": "error", "code", "message"}`."""
+
+    def __init__(self, code: Code, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    type: str
+    request_id: str | None = None
+    auction_id: UUID | None = None
+    since_seq: int | None = None
+    # `place_bid`'s amount exactly as sent (a Decimal, int, str, …); the bid service
+    # judges it, so a bad amount is a rejected bid (`invalid_amount`), not bad input.
+    amount: Any = None
+
+
+def parse_client_message(text: str) -> ClientMessage:
+    try:
+        body = parse_json(text)
+    except ValueError as exc:
+        raise ProtocolError(Code.INVALID_JSON, "The message is not valid JSON.") from exc
+    if not isinstance(body, dict):
+        raise ProtocolError(Code.INVALID_MESSAGE, "A message must be a JSON object.")
+    request_id = _request_id(body)
+    kind = body.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError(Code.INVALID_MESSAGE, "The message needs a string `type`.", request_id)
+    if kind not in MESSAGE_TYPES:
+        raise ProtocolError(
+            Code.UNKNOWN_TYPE,
+            f"Unknown message type; use one of {', '.join(sorted(MESSAGE_TYPES))}.",
+            request_id,
+        )
+    if kind == "ping":
+        return ClientMessage(type=kind, request_id=request_id)
+    auction_id = _auction_id(body, request_id)
+    if kind == "subscribe":
+        return ClientMessage(
+            type=kind,
+            request_id=request_id,
+            auction_id=auction_id,
+            since_seq=_since_seq(body, request_id),
+        )
+    if kind == "place_bid":
+        return ClientMessage(
+            type=kind, request_id=request_id, auction_id=auction_id, amount=body.get("amount")
+        )
+    return ClientMessage(type=kind, request_id=request_id, auction_id=auction_id)
+
+
+def _request_id(body: dict[str, Any]) -> str | None:
+    request_id = body.get("request_id")
+    if request_id is None:
+        return None
+    if not isinstance(request_id, str) or len(request_id) > MAX_REQUEST_ID_LENGTH:
+        raise ProtocolError(
+            Code.INVALID_MESSAGE, "`request_id` must be a string of at most 64 characters."
+        )
+    return request_id
+
+
+def _auction_id(body: dict[str, Any], request_id: str | None) -> UUID:
+    value = body.get("auction_id", _MISSING)
+    if not isinstance(value, str):
+        raise ProtocolError(
+            Code.INVALID_MESSAGE, "`auction_id` must be an auction's UUID, as a string.", request_id
+        )
+    try:
+        return UUID(value)
+    except ValueError as exc:
+        raise ProtocolError(
+            Code.INVALID_MESSAGE, "`auction_id` is not a valid UUID.", request_id
+        ) from exc
+
+
+def _since_seq(body: dict[str, Any], request_id: str | None) -> int | None:
+    value = body.get("since_seq")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ProtocolError(
+            Code.INVALID_MESSAGE, "`since_seq` must be a whole number, 0 or more.", request_id
+        )
+    return value

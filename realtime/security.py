@@ -1,0 +1,53 @@
+"""Who may open a WebSocket: same-site browsers (Origin) and identified users (session or token)."""
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.middleware import BaseMiddleware
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+
+from accounts.services import api_token_user
+
+
+class SameSiteOrTokenOriginValidator(OriginValidator):
+    """Refuse cross-site handshakes; one without Origin (not a browser) is judged by its token.
+
+    Browsers always send Origin on a WebSocket handshake, so a missing Origin cannot be
+    a cross-site page riding on someone's session cookie.
+    """
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        return parsed_origin is None or self.validate_origin(parsed_origin)
+
+
+def bearer_token(scope: dict[str, Any]) -> str | None:
+    """The API token of a handshake: `Authorization: Bearer …`, or `?token=…`."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    tokens = query.get("token")
+    return tokens[0] if tokens else None
+
+
+class TokenAuthMiddleware(BaseMiddleware):
+    """A handshake that offers a token is judged by it alone, never by the session."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        token = bearer_token(scope)
+        if token is not None:
+            user = await database_sync_to_async(api_token_user)(token=token)
+            scope = dict(scope, user=user or AnonymousUser())
+        return await super().__call__(scope, receive, send)
+
+
+def websocket_stack(app: Any) -> Any:
+    return SameSiteOrTokenOriginValidator(
+        AuthMiddlewareStack(TokenAuthMiddleware(app)), settings.ALLOWED_HOSTS
+    )
