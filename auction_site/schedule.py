@@ -18,6 +18,18 @@ class Periodic:
 
 PERIODIC_TASKS = [
     Periodic(
+        name="Start and end the auctions that are due",
+        task="auctions.tasks.dispatch_due",
+        every_seconds=1,
+        expire_seconds=5,
+    ),
+    Periodic(
+        name="Reconcile the auction schedule with the database",
+        task="auctions.tasks.reconcile_schedule",
+        every_seconds=30,
+        expire_seconds=60,
+    ),
+    Periodic(
         name="Publish events the live path missed",
         task="realtime.tasks.publish_pending_events",
         every_seconds=2,

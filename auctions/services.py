@@ -23,6 +23,7 @@ from auctions.errors import (
 from auctions.events import event_record
 from auctions.formats import iso, money, parse_amount
 from auctions.models import Auction, AuctionStatus, Item
+from auctions.schedule import schedule_auction, schedule_remove
 from auctions.selectors import db_now, parse_uuid
 
 MAX_DURATION = timedelta(days=365)
@@ -87,7 +88,7 @@ def auction_create(
     item = _item_for_auction(creator, item_id, item_name, item_description)
     try:
         with transaction.atomic():
-            return Auction.objects.create(
+            auction = Auction.objects.create(
                 item=item,
                 creator=creator,
                 status=AuctionStatus.PENDING if start > now else AuctionStatus.ACTIVE,
@@ -106,6 +107,8 @@ def auction_create(
                 Code.ITEM_UNAVAILABLE, "This item already has a pending or active auction."
             ) from exc
         raise
+    schedule_auction(auction)
+    return auction
 
 
 def _money_field(value: Any, field: str) -> Any:
@@ -239,6 +242,7 @@ def auction_close(*, auction_id: UUID | str, early: bool = False) -> bool:
             "reserve_met": auction.reserve_met,
         },
     )
+    schedule_remove(auction.id)
     auction.save(
         update_fields=[
             "status",
@@ -282,4 +286,5 @@ def auction_cancel(*, auction_id: UUID | str, actor: User, reason: str = "") -> 
     auction.save(
         update_fields=["status", "cancel_reason", "ended_at", "last_seq", "version", "updated_at"]
     )
+    schedule_remove(auction.id)
     return auction

@@ -29,6 +29,7 @@ from accounts.models import User
 from auctions.errors import BidRejected, Code, NotFound
 from auctions.events import stored_events
 from auctions.formats import SQL_ISO_FORMAT, iso, money, parse_amount
+from auctions.schedule import schedule_end_moved
 from auctions.selectors import parse_uuid
 from bidding.models import BidRequest
 from bidding.ratelimit import bid_rate_allows
@@ -264,6 +265,8 @@ def bid_place(
         return _replay(BidRequest.objects.get(bidder=bidder, request_id=request_id))
     if rejection is not None:
         raise _rejected(Code(rejection), current_price, min_next_bid)
+    if extended:
+        schedule_end_moved(auction_uuid, end_time)
     return BidAccepted(
         auction_id=auction_uuid,
         bid_id=bid_id,

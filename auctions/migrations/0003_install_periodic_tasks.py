@@ -1,4 +1,7 @@
-"""Install the periodic tasks (auction_site.schedule) into django-celery-beat's tables."""
+"""Install the periodic tasks (auction_site.schedule) into django-celery-beat's tables.
+
+A later change to that list comes with a migration that runs this again.
+"""
 
 from django.db import migrations
 
@@ -13,6 +16,9 @@ def install(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("django_celery_beat", "0019_alter_periodictasks_options")]
+    dependencies = [
+        ("auctions", "0002_initial"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
 
     operations = [migrations.RunPython(install, migrations.RunPython.noop)]

@@ -1,0 +1,92 @@
+"""Running the schedule: start and end auctions when due, exactly once, across instances.
+
+Every second beat runs `auctions.tasks.dispatch_due`, which claims what falls due within
+the next second (auctions.schedule) and hands each auction to a worker task with that time
+as its ETA. The task starts or ends the auction through the services and acknowledges the
+claim. Ending takes a per-auction Redis lock, and `auction_close` re-checks the status and
+end time under the database row lock, so an auction ends once whatever runs twice.
+`schedule_reconcile` (beat, every 30 s) is the safety net for lost Redis data and downtime.
+"""
+
+import logging
+import time
+from datetime import datetime
+
+from auction_site.locks import redis_lock
+from auction_site.redis import redis_client
+from auctions.models import Auction, AuctionStatus
+from auctions.schedule import Kind, claim_ack, schedule_index_missing, schedule_key
+from auctions.selectors import db_now
+from auctions.services import auction_close, auction_start
+
+logger = logging.getLogger(__name__)
+
+END_LOCK_SECONDS = 30
+# A worker whose clock runs a little ahead of the database's waits this long at most.
+MAX_EARLY_WAIT_SECONDS = 1.0
+
+
+def scheduled_start_run(auction_id: str) -> bool:
+    """Start a pending auction whose start time has come. True if this call started it."""
+    auction = Auction.objects.filter(id=auction_id).values("status", "start_time").first()
+    started = False
+    if auction and auction["status"] == AuctionStatus.PENDING:
+        _wait_until(auction["start_time"])
+        started = auction_start(auction_id=auction_id)
+        if not started:
+            _reindex("start", auction_id, auction["start_time"])
+    claim_ack("start", auction_id)
+    return started
+
+
+def scheduled_end_run(auction_id: str) -> bool:
+    """End an active auction whose end time has come. True if this call ended it.
+
+    Under the per-auction lock only one worker tries at a time; `auction_close` re-checks
+    the status and the end time under the row lock, so a second run does nothing. An
+    auction soft close extended meanwhile goes back into the schedule at its new end.
+    """
+    with redis_lock(f"auction:end:{auction_id}", ttl_seconds=END_LOCK_SECONDS) as held:
+        if not held:
+            return False  # another worker is ending it right now, and acknowledges it
+        auction = Auction.objects.filter(id=auction_id).values("status", "end_time").first()
+        ended = False
+        if auction and auction["status"] == AuctionStatus.ACTIVE:
+            _wait_until(auction["end_time"])
+            ended = auction_close(auction_id=auction_id)
+            if not ended:
+                end_time = Auction.objects.values_list("end_time", flat=True).get(id=auction_id)
+                _reindex("end", auction_id, end_time)
+        claim_ack("end", auction_id)
+        return ended
+
+
+def _wait_until(moment: datetime) -> None:
+    """Tasks run at their ETA by the worker's clock; wait out a small lead on the database's."""
+    remaining = (moment - db_now()).total_seconds()
+    if 0 < remaining <= MAX_EARLY_WAIT_SECONDS:
+        time.sleep(remaining)
+
+
+def _reindex(kind: Kind, auction_id: str, moment: datetime) -> None:
+    redis_client().zadd(schedule_key(kind), {auction_id: moment.timestamp()})
+
+
+def schedule_reconcile(*, batch: int = 1000) -> dict[str, int]:
+    """Safety net: re-index every open auction from the database and run the overdue ones.
+
+    Returns counts of what it did: re-indexed starts and ends, started, ended.
+    """
+    now = db_now()
+    counts = {"indexed_start": 0, "indexed_end": 0, "started": 0, "ended": 0}
+    pending = Auction.objects.filter(status=AuctionStatus.PENDING).values_list("id", "start_time")
+    active = Auction.objects.filter(status=AuctionStatus.ACTIVE).values_list("id", "end_time")
+    counts["indexed_start"] = schedule_index_missing(
+        "start", pending.iterator(chunk_size=batch), batch
+    )
+    counts["indexed_end"] = schedule_index_missing("end", active.iterator(chunk_size=batch), batch)
+    for auction_id in pending.filter(start_time__lte=now).values_list("id", flat=True)[:batch]:
+        counts["started"] += scheduled_start_run(str(auction_id))
+    for auction_id in active.filter(end_time__lte=now).values_list("id", flat=True)[:batch]:
+        counts["ended"] += scheduled_end_run(str(auction_id))
+    return counts

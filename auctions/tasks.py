@@ -1,0 +1,49 @@
+"""Celery tasks of the auction lifecycle: thin wrappers around auctions.scheduling."""
+
+import logging
+from datetime import UTC, datetime
+
+from celery import shared_task
+
+from auctions.schedule import KINDS, Kind, claim_release, due_claim
+from auctions.scheduling import schedule_reconcile, scheduled_end_run, scheduled_start_run
+
+logger = logging.getLogger(__name__)
+
+RUNS = {"start": scheduled_start_run, "end": scheduled_end_run}
+
+
+@shared_task(ignore_result=True)
+def dispatch_due() -> int:
+    """Beat, every second: hand each auction due within a second to a worker, at its time."""
+    dispatched = 0
+    for kind in KINDS:
+        for auction_id, due in due_claim(kind):
+            try:
+                run_scheduled.apply_async(
+                    args=(kind, auction_id, due), eta=datetime.fromtimestamp(due, UTC)
+                )
+            except Exception:
+                claim_release(kind, auction_id, due)
+                raise
+            dispatched += 1
+    return dispatched
+
+
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def run_scheduled(kind: Kind, auction_id: str, due: float) -> bool:
+    """Start or end one auction; on failure its claim goes back into the schedule."""
+    try:
+        return RUNS[kind](auction_id)
+    except Exception:
+        claim_release(kind, auction_id, due)
+        raise
+
+
+@shared_task(ignore_result=True)
+def reconcile_schedule() -> dict[str, int]:
+    """Beat, every 30 s: the safety net (see auctions.scheduling.schedule_reconcile)."""
+    counts = schedule_reconcile()
+    if any(counts.values()):
+        logger.info("schedule reconciled: %s", counts)
+    return counts

@@ -1,0 +1,221 @@
+"""Auctions start and end on time, exactly once, with real Celery worker and beat processes."""
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.db.models import Count, Q
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from auction_site.redis import redis_client
+from auction_site.schedule import periodic_tasks_install
+from auctions.models import Auction, AuctionEvent, AuctionStatus
+from auctions.services import auction_create
+from bidding.services import bid_place
+from tests.factories import UserFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def process_env() -> dict[str, str]:
+    db = connection.settings_dict
+    database_url = (
+        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    )
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "auction_site.settings.production",
+        "SECRET_KEY": "scheduling-test",
+        "ENV_FILE": "/dev/null",
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def start(*args: str, log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "auction_site", *args],
+        cwd=ROOT,
+        env=process_env(),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.fixture
+def scheduler(tmp_path) -> Iterator[Callable[..., None]]:
+    """Start `workers` Celery workers and `beats` beat processes (a misconfiguration with 2)."""
+    processes: list[subprocess.Popen] = []
+
+    def run(*, workers: int = 1, beats: int = 1, reconcile_every: int = 30) -> None:
+        periodic_tasks_install(IntervalSchedule, PeriodicTask)
+        reconcile = PeriodicTask.objects.get(task="auctions.tasks.reconcile_schedule")
+        reconcile.interval, _ = IntervalSchedule.objects.get_or_create(
+            every=reconcile_every, period="seconds"
+        )
+        reconcile.save()
+        for n in range(workers):
+            processes.append(
+                start(
+                    "worker",
+                    "--concurrency=2",
+                    f"--hostname=test-worker-{n}@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                    log=tmp_path / f"worker-{n}.log",
+                )
+            )
+        for n in range(beats):
+            processes.append(
+                start(
+                    "beat",
+                    "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
+                    "--max-interval=1",
+                    f"--pidfile={tmp_path}/beat-{n}.pid",
+                    log=tmp_path / f"beat-{n}.log",
+                )
+            )
+
+    yield run
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not done within {timeout} s")
+
+
+def all_closed(auctions: list[Auction]) -> Callable[[], bool]:
+    ids = [a.id for a in auctions]
+    return lambda: not Auction.objects.filter(id__in=ids, status=AuctionStatus.ACTIVE).exists()
+
+
+def ended_once(auctions: list[Auction]) -> None:
+    counts = (
+        Auction.objects.filter(id__in=[a.id for a in auctions])
+        .annotate(ended=Count("events", filter=Q(events__type="auction_ended")))
+        .values_list("ended", flat=True)
+    )
+    assert sorted(set(counts)) == [1], "every auction ends exactly once"
+
+
+def lateness_ms(auctions: list[Auction]) -> list[float]:
+    ends = {a.id: a.end_time for a in Auction.objects.filter(id__in=[a.id for a in auctions])}
+    events = AuctionEvent.objects.filter(auction_id__in=ends, type="auction_ended")
+    return sorted((e.created_at - ends[e.auction_id]).total_seconds() * 1000 for e in events)
+
+
+def test_a_hundred_auctions_ending_in_one_second_each_end_once(scheduler):
+    sellers = [UserFactory() for _ in range(5)]
+    bidder, other = UserFactory(), UserFactory()
+    end = timezone.now() + timedelta(seconds=6)
+    auctions = []
+    for n in range(100):
+        auction = auction_create(
+            creator=sellers[n % 5],
+            item_name=f"Lot {n}",
+            starting_price="10",
+            reserve_price="20" if n % 10 == 0 else None,
+            end_time=end + timedelta(milliseconds=7 * n),  # all within one second
+        )
+        auctions.append(auction)
+    for auction in auctions[:20]:
+        bid_place(auction_id=auction.id, bidder=bidder, amount="15")
+    scheduler(workers=2, beats=2)
+
+    wait_for(all_closed(auctions), timeout=60)
+    ended_once(auctions)
+    late = lateness_ms(auctions)
+    assert late[0] >= 0, "never before the end time"
+    print(
+        f"\n[closing] {len(late)} auctions, 2 workers, 2 beats: lateness p50 "
+        f"{statistics.median(late):.0f} ms, p99 {late[int(len(late) * 0.99) - 1]:.0f} ms, "
+        f"max {late[-1]:.0f} ms"
+    )
+    for auction in Auction.objects.filter(id__in=[a.id for a in auctions[:20]]):
+        if auction.reserve_price is None:
+            assert (auction.winner_id, auction.final_price) == (bidder.id, Decimal("15.00"))
+        else:  # reserve 20 not met by a 15 bid
+            assert (auction.winner_id, auction.final_price) == (None, None)
+    assert other  # took no part
+
+
+def test_the_safety_net_ends_active_auctions_after_redis_lost_the_schedule(scheduler, seller):
+    end = timezone.now() + timedelta(seconds=3)
+    auctions = [
+        auction_create(creator=seller, item_name=f"Lot {n}", starting_price=1, end_time=end)
+        for n in range(10)
+    ]
+    redis_client().flushdb()
+    scheduler(workers=1, beats=1, reconcile_every=3)
+    wait_for(all_closed(auctions), timeout=45)
+    ended_once(auctions)
+
+
+def test_a_late_bid_extends_the_end_and_the_auction_ends_at_the_new_time(scheduler, seller, alice):
+    auction = auction_create(
+        creator=seller, item_name="Lamp", starting_price=1, duration_seconds=3, extension_seconds=4
+    )
+    original_end = auction.end_time
+    scheduler()
+    time.sleep(1.5)
+    accepted = bid_place(auction_id=auction.id, bidder=alice, amount=5)
+    assert accepted.extended
+    auction.refresh_from_db()
+    new_end = auction.end_time
+    assert new_end > original_end
+    wait_for(all_closed([auction]), timeout=30)
+    ended = AuctionEvent.objects.get(auction=auction, type="auction_ended")
+    assert ended.created_at >= new_end
+    assert ended.payload["winner"]["id"] == str(alice.id)
+
+
+def test_extensions_stop_at_the_cap(scheduler, seller, alice, bob, settings):
+    settings.AUCTION_MAX_EXTENSION_SECONDS = 2
+    auction = auction_create(
+        creator=seller, item_name="Lamp", starting_price=1, duration_seconds=2, extension_seconds=10
+    )
+    bid_place(auction_id=auction.id, bidder=alice, amount=5)
+    auction.refresh_from_db()
+    assert auction.end_time == auction.max_end_time
+    scheduler()
+    wait_for(all_closed([auction]), timeout=30)
+    ended = AuctionEvent.objects.get(auction=auction, type="auction_ended")
+    assert ended.created_at >= auction.max_end_time
+
+
+def test_a_pending_auction_starts_at_its_start_time(scheduler, seller):
+    start_time = timezone.now() + timedelta(seconds=3)
+    auction = auction_create(
+        creator=seller,
+        item_name="Lamp",
+        starting_price=1,
+        start_time=start_time,
+        duration_seconds=60,
+    )
+    assert auction.status == AuctionStatus.PENDING
+    scheduler()
+    wait_for(lambda: Auction.objects.get(id=auction.id).status == AuctionStatus.ACTIVE, timeout=30)
+    started = AuctionEvent.objects.get(auction=auction, type="auction_started")
+    assert started.created_at >= start_time
