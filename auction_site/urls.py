@@ -1,7 +1,7 @@
 """URL routes: admin, HTTP API, health checks and pages."""
 
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from auction_site import health
 from auction_site.api import api, api_not_found
@@ -13,4 +13,7 @@ urlpatterns = [
     re_path(r"^api/(?P<path>.*)$", api_not_found),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # Pages (spec §4).
+    path("accounts/", include("accounts.urls")),
+    path("", include("auctions.urls")),
 ]

@@ -1,12 +1,16 @@
-"""Reads of bids: an auction's bid history."""
+"""Reads of bids: an auction's bid history, and where a user stands in the auctions they bid on."""
 
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet
 
+from accounts.models import User
 from auctions.errors import NotFound
-from auctions.models import Auction
-from auctions.selectors import parse_uuid
+from auctions.models import Auction, AuctionStatus
+from auctions.selectors import auctions_with_people, parse_uuid
 from bidding.models import Bid
 
 
@@ -18,3 +22,49 @@ def bid_history(*, auction_id: UUID | str) -> QuerySet[Bid]:
     # Accepted amounts strictly increase, so highest first is newest first, and the
     # (auction, amount) unique index serves it without a sort.
     return Bid.objects.filter(auction_id=auction_uuid).select_related("bidder").order_by("-amount")
+
+
+BidStanding = Literal["winning", "outbid", "won", "lost", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class MyBid:
+    """One auction a user bid on: their highest bid and where they stand."""
+
+    auction: Auction
+    my_highest: Decimal
+    my_bid_count: int
+    standing: BidStanding
+
+
+def bid_standings(*, user: User) -> list[MyBid]:
+    """The auctions `user` bid on, open ones (ending soonest) first, then the newest ended.
+
+    Standing: `winning` / `outbid` while the auction is open, `won` / `lost` once it ended
+    (a bidder whose bid did not meet the reserve lost too).
+    """
+    auctions = (
+        auctions_with_people()
+        .filter(bids__bidder=user)
+        # The filter's join restricts these aggregates to the user's own bids.
+        .annotate(my_highest=Max("bids__amount"), my_bid_count=Count("bids"))
+        # NULLs sort first descending: open auctions (not ended) come first.
+        .order_by("-ended_at", "end_time", "id")
+    )
+    return [
+        MyBid(
+            auction=auction,
+            my_highest=auction.my_highest,
+            my_bid_count=auction.my_bid_count,
+            standing=_standing(auction, user),
+        )
+        for auction in auctions
+    ]
+
+
+def _standing(auction: Auction, user: User) -> BidStanding:
+    if auction.status == AuctionStatus.ENDED:
+        return "won" if auction.winner_id == user.id else "lost"
+    if auction.status == AuctionStatus.CANCELLED:
+        return "cancelled"
+    return "winning" if auction.highest_bidder_id == user.id else "outbid"

@@ -1,0 +1,82 @@
+"""Auction pages: the home list, the auction page, creating an auction and "my auctions"."""
+
+import uuid
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from auctions.errors import DomainError, NotFound
+from auctions.formats import iso
+from auctions.forms import AuctionCreateForm
+from auctions.models import AuctionStatus
+from auctions.selectors import auction_get, auction_list, auction_snapshot, db_now
+from auctions.services import auction_create
+from bidding.selectors import bid_history
+from bidding.views import BID_REJECTION_TEXT
+
+HOME_LIST_LIMIT = 30
+RECENTLY_ENDED_LIMIT = 10
+HISTORY_LIMIT = 50
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    context = {
+        "live": auction_list(status=AuctionStatus.ACTIVE)[:HOME_LIST_LIMIT],
+        "upcoming": auction_list(status=AuctionStatus.PENDING)[:HOME_LIST_LIMIT],
+        "ended": auction_list(status=AuctionStatus.ENDED).order_by("-ended_at", "id")[
+            :RECENTLY_ENDED_LIMIT
+        ],
+    }
+    return render(request, "auctions/home.html", context)
+
+
+def auction_detail(request: HttpRequest, auction_id: UUID) -> HttpResponse:
+    try:
+        auction = auction_get(auction_id=auction_id)
+    except NotFound as exc:
+        raise Http404("No such auction.") from exc
+    user = request.user
+    context = {
+        "auction": auction,
+        "snapshot": auction_snapshot(auction),
+        "bids": bid_history(auction_id=auction.id)[:HISTORY_LIMIT],
+        "is_creator": user.is_authenticated and auction.creator_id == user.id,
+        "is_highest": user.is_authenticated and auction.highest_bidder_id == user.id,
+        # A fresh id per drawn form, so resubmitting the same form places one bid.
+        "request_id": f"form-{uuid.uuid4()}",
+        "page": {
+            "auction_id": str(auction.id),
+            "user_id": str(user.id) if user.is_authenticated else None,
+            "server_now": iso(db_now()),
+            "rejections": {str(code): text for code, text in BID_REJECTION_TEXT.items()},
+        },
+    }
+    return render(request, "auctions/detail.html", context)
+
+
+@login_required
+def auction_new(request: HttpRequest) -> HttpResponse:
+    form = AuctionCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            auction = auction_create(creator=request.user, **form.service_arguments())
+        except DomainError as error:
+            form.add_service_error(error)
+        else:
+            when = (
+                "is open for bids"
+                if auction.status == AuctionStatus.ACTIVE
+                else f"starts at {auction.start_time:%Y-%m-%d %H:%M} UTC"
+            )
+            messages.success(request, f"Your auction of “{auction.item.name}” {when}.")
+            return redirect("auctions:detail", auction_id=auction.id)
+    return render(request, "auctions/new.html", {"form": form})
+
+
+@login_required
+def my_auctions(request: HttpRequest) -> HttpResponse:
+    auctions = auction_list().filter(creator=request.user).order_by("-created_at", "id")
+    return render(request, "auctions/mine.html", {"auctions": auctions})
