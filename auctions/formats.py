@@ -79,6 +79,17 @@ def _is_plain_decimal(text: str) -> bool:
     return not point or (fraction.isascii() and fraction.isdigit())
 
 
+def is_storable_text(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor unpaired surrogates (valid in JSON strings)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def money(amount: Decimal | None) -> str | None:
     """An amount as a JSON string with 2 decimals ("150.10"), or None."""
     if amount is None:

@@ -21,7 +21,7 @@ from auctions.errors import (
     ValidationFailed,
 )
 from auctions.events import event_record
-from auctions.formats import iso, money, parse_amount
+from auctions.formats import is_storable_text, iso, money, parse_amount
 from auctions.models import Auction, AuctionStatus, Item
 from auctions.schedule import schedule_auction, schedule_remove
 from auctions.selectors import db_now, parse_uuid
@@ -40,8 +40,12 @@ def item_create(*, owner: User, name: str, description: str = "") -> Item:
         raise ValidationFailed(
             f"The item name is longer than {MAX_NAME_LENGTH} characters.", "item.name"
         )
-    if not isinstance(description, str):
-        raise ValidationFailed("The item description must be text.", "item.description")
+    if not is_storable_text(name):
+        raise ValidationFailed(
+            "The item name contains characters that cannot be stored.", "item.name"
+        )
+    if not isinstance(description, str) or not is_storable_text(description):
+        raise ValidationFailed("The item description must be plain text.", "item.description")
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise ValidationFailed(
             f"The item description is longer than {MAX_DESCRIPTION_LENGTH} characters.",
@@ -271,9 +275,8 @@ def auction_cancel(*, auction_id: UUID | str, actor: User, reason: str = "") -> 
             Code.NOT_CANCELLABLE,
             "Only a pending auction, or an active one without bids, can be cancelled.",
         )
-    reason = (reason or "").strip()[:200] or (
-        "cancelled by staff" if actor.is_staff else "cancelled by the seller"
-    )
+    reason = (reason or "").strip()[:200] if is_storable_text(reason or "") else ""
+    reason = reason or ("cancelled by staff" if actor.is_staff else "cancelled by the seller")
     auction.status = AuctionStatus.CANCELLED
     auction.cancel_reason = reason
     auction.ended_at = db_now()

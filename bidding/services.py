@@ -28,7 +28,7 @@ from django.db import connection, transaction
 from accounts.models import User
 from auctions.errors import BidRejected, Code, NotFound
 from auctions.events import stored_events
-from auctions.formats import SQL_ISO_FORMAT, iso, money, parse_amount
+from auctions.formats import SQL_ISO_FORMAT, is_storable_text, iso, money, parse_amount
 from auctions.schedule import schedule_end_moved
 from auctions.selectors import parse_uuid
 from bidding.models import BidRequest
@@ -207,10 +207,14 @@ class BidAccepted:
 
 
 def check_request_id(request_id: Any) -> str | None:
-    """A request id is an optional string of at most 64 characters (spec §2)."""
+    """A request id is an optional string of at most 64 characters (spec §2), storable text."""
     if request_id is None:
         return None
-    if not isinstance(request_id, str) or len(request_id) > MAX_REQUEST_ID_LENGTH:
+    if (
+        not isinstance(request_id, str)
+        or len(request_id) > MAX_REQUEST_ID_LENGTH
+        or not is_storable_text(request_id)
+    ):
         raise ValueError("request_id must be a string of at most 64 characters")
     return request_id
 

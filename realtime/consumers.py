@@ -83,6 +83,9 @@ class AuctionConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.window.detach()
+        await self.leave_all()
+
+    async def leave_all(self) -> None:
         for auction_id in list(self.last_sent):
             await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
         self.last_sent.clear()
@@ -128,13 +131,15 @@ class AuctionConsumer(AsyncWebsocketConsumer):
                 f"At most {settings.WS_MAX_SUBSCRIPTIONS} subscriptions per connection.",
                 message.request_id,
             )
+        # Join before reading the snapshot: a live event published meanwhile waits in this
+        # consumer's queue and is then dropped as a repeat or sent after the replay.
+        await self.channel_layer.group_add(auction_group(auction_id), self.channel_name)
         try:
             snapshot = await _snapshot(message.auction_id)
         except DomainError as error:
+            if auction_id not in self.last_sent:
+                await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
             raise ProtocolError(error.code, error.message, message.request_id) from error
-        # Join before reading what to replay: a live event published meanwhile waits in
-        # this consumer's queue and is dropped as a repeat or sent after the replay.
-        await self.channel_layer.group_add(auction_group(auction_id), self.channel_name)
         await self.reply("subscribed", message.request_id, auction_id=auction_id, data=snapshot)
         # A since_seq ahead of the auction (a client's mistake) replays nothing and must
         # not hide the events still to come.
@@ -209,7 +214,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
     async def send_counted(self, text: str) -> None:
         if not self.window.note_sent():
             logger.info("closing a connection whose client stopped reading")
-            self.last_sent.clear()
+            await self.leave_all()
             await self.close(code=CLOSE_TOO_SLOW)
             return
         await self.send(text_data=text)

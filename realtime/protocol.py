@@ -6,8 +6,8 @@ from uuid import UUID
 
 from auctions.errors import Code
 from auctions.formats import parse_json
+from bidding.services import check_request_id
 
-MAX_REQUEST_ID_LENGTH = 64
 # Fields each message type must or may carry, besides `type` and `request_id`.
 MESSAGE_TYPES = frozenset({"subscribe", "unsubscribe", "place_bid", "ping"})
 _MISSING = object()
@@ -69,14 +69,12 @@ def parse_client_message(text: str) -> ClientMessage:
 
 
 def _request_id(body: dict[str, Any]) -> str | None:
-    request_id = body.get("request_id")
-    if request_id is None:
-        return None
-    if not isinstance(request_id, str) or len(request_id) > MAX_REQUEST_ID_LENGTH:
+    try:
+        return check_request_id(body.get("request_id"))
+    except ValueError as exc:
         raise ProtocolError(
             Code.INVALID_MESSAGE, "`request_id` must be a string of at most 64 characters."
-        )
-    return request_id
+        ) from exc
 
 
 def _auction_id(body: dict[str, Any], request_id: str | None) -> UUID:

@@ -79,6 +79,8 @@ class TestCreate:
             {"extension_seconds": "30"},
             {"item_name": "   "},
             {"item_name": "x" * 201},
+            {"item_name": "a\x00b"},
+            {"item_description": "lone \ud800 surrogate"},
         ],
     )
     def test_invalid_input_is_rejected_and_creates_nothing(self, seller, changes):
