@@ -37,13 +37,16 @@ def bearer_token(scope: dict[str, Any]) -> str | None:
 
 
 class TokenAuthMiddleware(BaseMiddleware):
-    """A handshake that offers a token is judged by it alone, never by the session."""
+    """A handshake that offers a token is judged by it alone, never by the session; so is
+    one without Origin (not a browser), which therefore needs a token (spec §2)."""
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         token = bearer_token(scope)
         if token is not None:
             user = await database_sync_to_async(api_token_user)(token=token)
             scope = dict(scope, user=user or AnonymousUser())
+        elif not any(name == b"origin" for name, _ in scope.get("headers", [])):
+            scope = dict(scope, user=AnonymousUser())
         return await super().__call__(scope, receive, send)
 
 

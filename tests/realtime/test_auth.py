@@ -193,3 +193,10 @@ class TestOrigin:
         client, accepted, _ = await handshake("/ws/", [bearer(alice_token)])
         assert accepted
         await assert_alive(client)
+
+
+async def test_a_session_cookie_without_origin_is_not_enough(handshake, alice_cookie):
+    """Spec §2: a handshake without Origin (not a browser) is judged by its token alone."""
+    client, accepted, _ = await handshake("/ws/", [alice_cookie])
+    assert accepted
+    assert await client.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
