@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -32,6 +33,8 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_MESSAGE_TOO_BIG = 4009
 # The client fell too far behind: reconnect and resume with since_seq.
 CLOSE_TOO_SLOW = 4008
+# The service cannot follow auctions right now (Redis is away): reconnect later, since_seq.
+CLOSE_UNAVAILABLE = 4503
 # Messages a connection may be sent while its client is not reading, before it is closed.
 MAX_SENT_WHILE_BLOCKED = 1000
 # Replays and gap fills read stored events in pages of this size.
@@ -70,10 +73,22 @@ def _place_bid(message: ClientMessage, user: Any) -> dict[str, Any]:
 
 
 class AuctionConsumer(AsyncWebsocketConsumer):
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.last_sent: dict[str, int] = {}
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the consumer ends (a disconnect, a failed send, cancellation), it
+            # leaves its groups and its own channel: nothing stays subscribed in Redis.
+            await self.leave_all()
+            try:
+                if hasattr(self.channel_layer, "delete_channel"):
+                    await self.channel_layer.delete_channel(self.channel_name)
+            except Exception:
+                logger.warning("cleaning up a finished connection failed", exc_info=True)
+
     async def connect(self) -> None:
         self.user = self.scope.get("user")
-        # auction id (str) -> the last seq this connection sent for it
-        self.last_sent: dict[str, int] = {}
         self.window = SendWindow(limit=MAX_SENT_WHILE_BLOCKED)
         await self.accept()
         if self.user is None or not self.user.is_authenticated:
@@ -86,9 +101,14 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         await self.leave_all()
 
     async def leave_all(self) -> None:
-        for auction_id in list(self.last_sent):
-            await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
+        """Leave every group this connection joined. Never raises."""
+        auction_ids = list(self.last_sent)
         self.last_sent.clear()
+        for auction_id in auction_ids:
+            try:
+                await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
+            except Exception:
+                logger.warning("leaving the group of auction %s failed", auction_id, exc_info=True)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels closes stale database connections (a thread hop) before every handler;
@@ -133,7 +153,13 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             )
         # Join before reading the snapshot: a live event published meanwhile waits in this
         # consumer's queue and is then dropped as a repeat or sent after the replay.
-        await self.channel_layer.group_add(auction_group(auction_id), self.channel_name)
+        try:
+            await self.channel_layer.group_add(auction_group(auction_id), self.channel_name)
+        except Exception:
+            # Redis is away: this connection cannot follow anything until it is back.
+            logger.warning("subscribing failed; closing the connection", exc_info=True)
+            await self.close(code=CLOSE_UNAVAILABLE)
+            raise StopConsumer() from None
         try:
             snapshot = await _snapshot(message.auction_id)
         except DomainError as error:
@@ -155,7 +181,10 @@ class AuctionConsumer(AsyncWebsocketConsumer):
     async def on_unsubscribe(self, message: ClientMessage) -> None:
         auction_id = str(message.auction_id)
         if self.last_sent.pop(auction_id, None) is not None:
-            await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
+            try:
+                await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
+            except Exception:  # Redis is away; the event stream is ignored from now on anyway
+                logger.warning("leaving the group of auction %s failed", auction_id, exc_info=True)
         await self.reply("unsubscribed", message.request_id, auction_id=auction_id)
 
     async def on_place_bid(self, message: ClientMessage) -> None:
@@ -217,4 +246,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             await self.leave_all()
             await self.close(code=CLOSE_TOO_SLOW)
             return
-        await self.send(text_data=text)
+        try:
+            await self.send(text_data=text)
+        except Exception:
+            # The client is gone but daphne has not told us yet: end like a disconnect.
+            raise StopConsumer() from None

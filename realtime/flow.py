@@ -1,10 +1,13 @@
 """Noticing a client that stops reading, so it can be told to reconnect instead of hoarding memory.
 
 ASGI gives an application no back-pressure: daphne buffers whatever it is sent for a
-client that does not read. Under daphne, the consumer's `send` is a partial bound to the
-connection's protocol, whose Twisted transport accepts a streaming producer: Twisted
-calls `pauseProducing` when its write buffer is full and `resumeProducing` once it has
-drained. `SendWindow` is that producer. Elsewhere (tests, other servers) it never pauses.
+client that does not read. Under daphne, the innermost `send` is a partial bound to the
+connection's protocol, whose Twisted transport takes a streaming producer: Twisted calls
+`pauseProducing` when its write buffer is full and `resumeProducing` once it has drained.
+`SendWindow` becomes that producer. daphne's HTTP channel registered itself there before
+the upgrade; the window takes its place and passes every call on to it, so the channel
+keeps doing what it did (it stops reading a client that does not read). Elsewhere (tests,
+other servers) the window never pauses.
 """
 
 import functools
@@ -14,6 +17,18 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
+def _daphne_transport(send: Any) -> Any:
+    """Follow middleware wrappers (`real_send`) down to daphne's partial and its transport."""
+    for _ in range(10):
+        if isinstance(send, functools.partial):
+            protocol = send.args[0] if send.args else None
+            return getattr(protocol, "transport", None)
+        send = getattr(getattr(send, "__self__", None), "real_send", None)
+        if send is None:
+            return None
+    return None
+
+
 class SendWindow:
     """Counts messages sent while the client's write buffer is full."""
 
@@ -21,25 +36,30 @@ class SendWindow:
         self.limit = limit
         self.paused = False
         self.sent_while_paused = 0
+        self.attached = False
         self._transport: Any = None
+        self._previous: Any = None
 
     def attach(self, send: Any) -> None:
-        """Register with the Twisted transport behind daphne's `send`, if there is one."""
-        protocol = send.args[0] if isinstance(send, functools.partial) and send.args else None
-        transport = getattr(protocol, "transport", None)
-        if transport is None or getattr(transport, "producer", None) is not None:
+        """Become the producer of the Twisted transport behind daphne's `send`, if any."""
+        transport = _daphne_transport(send)
+        if transport is None or not hasattr(transport, "registerProducer"):
             return
         try:
+            previous = getattr(transport, "producer", None)
+            if previous is not None:
+                transport.unregisterProducer()
             transport.registerProducer(self, True)
-        except Exception:  # not a Twisted transport after all: run without the window
-            logger.debug("no producer support on %r", transport, exc_info=True)
+        except Exception:  # not the transport we know: run without the window
+            logger.debug("cannot watch the write buffer of %r", transport, exc_info=True)
             return
-        self._transport = transport
+        self._transport, self._previous, self.attached = transport, previous, True
 
     def detach(self) -> None:
-        if self._transport is not None and getattr(self._transport, "producer", None) is self:
-            self._transport.unregisterProducer()
-        self._transport = None
+        transport = self._transport
+        if transport is not None and getattr(transport, "producer", None) is self:
+            transport.unregisterProducer()
+        self._transport = self._previous = None
 
     def note_sent(self) -> bool:
         """Count one message sent; False once too many went out while the client lagged."""
@@ -50,10 +70,16 @@ class SendWindow:
     # Twisted's IPushProducer.
     def pauseProducing(self) -> None:
         self.paused = True
+        if self._previous is not None:
+            self._previous.pauseProducing()
 
     def resumeProducing(self) -> None:
         self.paused = False
         self.sent_while_paused = 0
+        if self._previous is not None:
+            self._previous.resumeProducing()
 
     def stopProducing(self) -> None:
         self.paused = True
+        if self._previous is not None:
+            self._previous.stopProducing()

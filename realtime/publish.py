@@ -19,7 +19,7 @@ from uuid import UUID
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer  # our AuctionChannelLayer too
 from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Now

@@ -124,7 +124,7 @@ REDIS_URL = _redis_url()
 # Pub/sub: one Redis subscription per process and group, fanned out in the process.
 # CHANNEL_LAYER=list selects the list-based layer (kept for side-by-side measurement).
 CHANNEL_LAYER_BACKENDS = {
-    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "pubsub": "realtime.layers.AuctionChannelLayer",
     "list": "channels_redis.core.RedisChannelLayer",
 }
 CHANNEL_LAYERS = {
