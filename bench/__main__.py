@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
         "timestamp": stamp,
         "quick": args.quick,
         "instances": args.instances,
+        "worker_concurrency": int(os.environ.get("WORKER_CONCURRENCY", "8")),
         "cpus": os.cpu_count(),
         "nofile": raise_fd_limit(),
         "scenarios": names,

@@ -79,7 +79,8 @@ def summary(
         "# Benchmark summary",
         "",
         f"Run {meta['timestamp']} ({'quick' if meta['quick'] else 'full size'}), "
-        f"{meta['instances']} daphne instance(s), 1 Celery worker (concurrency 2) and beat, "
+        f"{meta['instances']} daphne instance(s), 1 Celery worker "
+        f"(concurrency {meta.get('worker_concurrency', 8)}) and beat, "
         "throwaway PostgreSQL (fsync off) and Redis from `scripts/stack.py test`.",
         "",
         f"Machine: {meta['cpus']} cores, shared by the server processes, PostgreSQL, Redis "

@@ -124,7 +124,7 @@ class AppStack:
                     "auction_site",
                     "worker",
                     "--concurrency",
-                    "2",
+                    os.environ.get("WORKER_CONCURRENCY", "8"),
                     "--loglevel",
                     "WARNING",
                 ],

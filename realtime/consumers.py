@@ -9,7 +9,9 @@ at-least-once publishing. The live path touches no database.
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from uuid import UUID
 
 from channels.db import database_sync_to_async
@@ -26,6 +28,7 @@ from realtime.protocol import ClientMessage, ProtocolError, parse_client_message
 from realtime.publish import EVENT_MESSAGE_TYPE, auction_group
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CLOSE_UNAUTHENTICATED = 4401
 # 1009 is the standard code, but servers may only send 1000 and 3000-4999 themselves
@@ -49,19 +52,28 @@ def _now() -> float:
     return round(time.time(), 3)
 
 
-@database_sync_to_async
+# Database calls run in a pool of threads, each with its own connection. Channels' default
+# runs them all in one thread per process, so one slow bid held up every connection's.
+_DB_THREADS = ThreadPoolExecutor(max_workers=settings.WS_DB_THREADS, thread_name_prefix="ws-db")
+
+
+def in_db_thread(func: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    return database_sync_to_async(func, thread_sensitive=False, executor=_DB_THREADS)
+
+
+@in_db_thread
 def _snapshot(auction_id: UUID) -> dict[str, Any]:
     return auction_snapshot(auction_get(auction_id=auction_id))
 
 
-@database_sync_to_async
+@in_db_thread
 def _stored_texts(auction_id: UUID, after: int, upto: int | None) -> list[tuple[int, str]]:
     limit = REPLAY_PAGE if upto is None else min(REPLAY_PAGE, upto - after)
     events = event_list(auction_id=auction_id, since_seq=after, limit=limit)
     return [(event.seq, _dump(event_as_message(event))) for event in events]
 
 
-@database_sync_to_async
+@in_db_thread
 def _place_bid(message: ClientMessage, user: Any) -> dict[str, Any]:
     accepted = bid_place(
         auction_id=message.auction_id,

@@ -149,6 +149,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=64 * 1024)
 WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=100)
 BID_RATE_LIMIT = env.int("BID_RATE_LIMIT", default=10)
+# Threads (each with its own database connection) a web process runs WebSocket calls in.
+WS_DB_THREADS = env.int("WS_DB_THREADS", default=8)
 
 # Soft close never moves an end past the original end plus this (spec §1).
 AUCTION_MAX_EXTENSION_SECONDS = env.int("AUCTION_MAX_EXTENSION_SECONDS", default=3600)
