@@ -6,28 +6,19 @@ committed before the server reads it. Chromium is Debian's (/usr/bin/chromium), 
 Playwright's sync API; Playwright's own browser download is not used.
 """
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from auction_site.redis import redis_client
 from auctions.schedule import KINDS, claimed_key, schedule_key
 from tests.factories import UserFactory
+from tests.servers import CELERY, REPO_ROOT, Server, server_environment, spawn, spawn_daphne
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -38,102 +29,19 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-quic",
 ]
-DAPHNE = [sys.executable, "-m", "daphne"]
 CELERY_WORKER_WITH_BEAT = [
-    *(sys.executable, "-m", "celery", "-A", "auction_site", "worker", "-B"),
+    *CELERY,
+    *("worker", "-B"),
     *("--loglevel=info", "--concurrency=1", "--without-mingle", "--without-gossip"),
 ]
 SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
-START_TIMEOUT = 40.0
 PASSWORD = "pass-word-123"
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen
-    log_path: Path
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return f"--- {self.name} log ---\n" + "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        """SIGTERM our own process group, SIGKILL it if it lingers."""
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(15)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-
-
-def _spawn(name: str, command: list[str], env: dict[str, str], log_dir: Path) -> Process:
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("ab") as log_file:
-        popen = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a process group of its own, stopped as a whole
-        )
-    return Process(name=name, popen=popen, log_path=log_path)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(process: Process, ready: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while not ready():
-        if process.popen.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{process.name} did not start\n{process.log_tail()}")
-        time.sleep(0.2)
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="session")
 def server_env(django_db_setup) -> dict[str, str]:
     """A production process's environment, pointed at THE TEST database and our Redis."""
-    db = connection.settings_dict  # names the test database once django_db_setup ran
-    credentials = quote(db["USER"] or "", safe="")
-    host = db["HOST"] or "127.0.0.1"
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DB_URL", "REDIS_ADDR", "REDIS_PASSWORD", "REDIS_DB", "PYTEST_CURRENT_TEST"}
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="auction_site.settings.production",
-        SECRET_KEY="browser-tests-only-secret-key",
-        ENV_FILE="/dev/null",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        DATABASE_URL=f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}",
-        REDIS_URL=settings.REDIS_URL,
-        BID_RATE_LIMIT="0",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    return server_environment()
 
 
 @pytest.fixture(scope="session")
@@ -147,17 +55,10 @@ def live_server_url(server_env, tmp_path_factory) -> Iterator[str]:
         env=server_env,
         check=True,
     )
-    port = _free_port()
-    daphne = _spawn(
-        "daphne",
-        [*DAPHNE, "-b", "127.0.0.1", "-p", str(port), "auction_site.asgi:application"],
-        server_env,
-        log_dir,
-    )
-    url = f"http://127.0.0.1:{port}"
+    daphne = spawn_daphne("daphne", server_env, log_dir)
     try:
-        _wait(daphne, lambda: _http_ok(f"{url}/healthz"))
-        yield url
+        daphne.wait_serving()
+        yield daphne.url
     finally:
         daphne.stop()
 
@@ -168,7 +69,7 @@ def _clear_schedule() -> None:
 
 
 @pytest.fixture
-def celery_worker_beat(server_env, transactional_db, tmp_path) -> Iterator[Process]:
+def celery_worker_beat(server_env, transactional_db, tmp_path) -> Iterator[Server]:
     """A celery worker with embedded beat: it ends auctions at their end time."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
@@ -177,7 +78,7 @@ def celery_worker_beat(server_env, transactional_db, tmp_path) -> Iterator[Proce
     _clear_schedule()
     # Transactional tests empty every table between tests, the beat schedule included.
     periodic_tasks_install(IntervalSchedule, PeriodicTask)
-    worker = _spawn(
+    worker = spawn(
         "celery",
         [
             *CELERY_WORKER_WITH_BEAT,
@@ -187,7 +88,7 @@ def celery_worker_beat(server_env, transactional_db, tmp_path) -> Iterator[Proce
         tmp_path,
     )
     try:
-        _wait(worker, lambda: "beat: Starting" in worker.log_path.read_text(errors="replace"))
+        worker.wait_for_log("beat: Starting")
         yield worker
     finally:
         worker.stop()

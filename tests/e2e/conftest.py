@@ -9,39 +9,34 @@ here too and are imported by the test modules.
 
 import asyncio
 import contextlib
-import ctypes
 import itertools
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 import websockets
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connection
 
 from accounts.models import User
 from accounts.services import api_token_create
 from auctions.models import Auction, AuctionEvent
 from auctions.services import auction_create
 from tests.factories import UserFactory
+from tests.servers import CELERY, Server, server_environment, spawn, spawn_daphne
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 40.0
 STOP_TIMEOUT = 15.0
 EVENT_TYPES = {
@@ -56,130 +51,10 @@ EVENT_TYPES = {
 # --- processes ---------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: a server must not outlive a killed test run."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return f"--- last lines of {path} ---\n" + "\n".join(text.splitlines()[-lines:])
-
-
-@dataclass
-class Server:
-    """One process the tests started: a daphne instance or the celery worker."""
-
-    name: str
-    process: subprocess.Popen
-    log_path: Path
-    port: int = 0
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws/"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """SIGTERM the process group we created, then SIGKILL it if it lingers."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(STOP_TIMEOUT)
-        # Children of the group (celery's pool and beat) go with their leader.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-
-def _spawn(name: str, command: list[str], env: dict[str, str], log_dir: Path) -> Server:
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # our own process group, stopped as a whole
-            preexec_fn=_die_with_parent,
-        )
-    return Server(name=name, process=process, log_path=log_path)
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def wait_until_serving(server: Server) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while not _http_ok(f"http://127.0.0.1:{server.port}/healthz"):
-        if server.process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{server.name} did not start\n{log_tail(server.log_path)}")
-        time.sleep(0.2)
-
-
-def wait_for_log(server: Server, *needles: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while not all(needle in server.log_text() for needle in needles):
-        if server.process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{server.name} did not get ready\n{log_tail(server.log_path)}")
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="session")
 def server_env(django_db_setup) -> dict[str, str]:
     """The environment of a production process pointed at THE TEST database and our Redis."""
-    db = connection.settings_dict  # names the test database once django_db_setup ran
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    database_url = (
-        f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DB_URL", "REDIS_ADDR", "REDIS_PASSWORD", "REDIS_DB", "PYTEST_CURRENT_TEST"}
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="auction_site.settings.production",
-        SECRET_KEY="e2e-only-secret-key-not-for-anything-else",
-        ENV_FILE="/dev/null",
-        ALLOWED_HOSTS="127.0.0.1,localhost",
-        DATABASE_URL=database_url,
-        REDIS_URL=settings.REDIS_URL,
-        CHANNEL_LAYER="pubsub",
-        BID_RATE_LIMIT="0",
-        LOG_LEVEL="INFO",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    return server_environment(CHANNEL_LAYER="pubsub", LOG_LEVEL="INFO")
 
 
 @pytest.fixture(scope="module")
@@ -189,13 +64,9 @@ def daphnes(server_env, tmp_path_factory) -> Iterator[tuple[Server, Server]]:
     servers = []
     try:
         for name in ("daphne-a", "daphne-b"):
-            port = free_port()
-            command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-            server = _spawn(name, [*command, "auction_site.asgi:application"], server_env, log_dir)
-            server.port = port
-            servers.append(server)
+            servers.append(spawn_daphne(name, server_env, log_dir))
         for server in servers:
-            wait_until_serving(server)
+            server.wait_serving()
         yield servers[0], servers[1]
     finally:
         for server in servers:
@@ -212,11 +83,7 @@ def celery_worker_beat(server_env, transactional_db, tmp_path) -> Iterator[Serve
     # Transactional tests empty every table between tests, the schedule included.
     periodic_tasks_install(IntervalSchedule, PeriodicTask)
     command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "auction_site",
+        *CELERY,
         "worker",
         "-B",
         "--loglevel=info",
@@ -226,9 +93,9 @@ def celery_worker_beat(server_env, transactional_db, tmp_path) -> Iterator[Serve
         "-n",
         f"e2e-{os.getpid()}@%h",
     ]
-    worker = _spawn("celery", command, server_env, tmp_path)
+    worker = spawn("celery", command, server_env, tmp_path)
     try:
-        wait_for_log(worker, " ready.", "beat: Starting")
+        worker.wait_for_log(" ready.", "beat: Starting")
         yield worker
     finally:
         worker.stop()

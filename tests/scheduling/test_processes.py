@@ -1,17 +1,12 @@
 """Auctions start and end on time, exactly once, with real Celery worker and beat processes."""
 
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
@@ -22,40 +17,16 @@ from auctions.models import Auction, AuctionEvent, AuctionStatus
 from auctions.services import auction_create
 from bidding.services import bid_place
 from tests.factories import UserFactory
+from tests.servers import CELERY, Server, server_environment, spawn
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def process_env() -> dict[str, str]:
-    db = connection.settings_dict
-    database_url = (
-        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    )
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "auction_site.settings.production",
-        "SECRET_KEY": "scheduling-test",
-        "ENV_FILE": "/dev/null",
-        "DATABASE_URL": database_url,
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def start(*args: str, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "auction_site", *args],
-        cwd=ROOT,
-        env=process_env(),
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
 
 
 @pytest.fixture
 def scheduler(tmp_path) -> Iterator[Callable[..., None]]:
     """Start `workers` Celery workers and `beats` beat processes (a misconfiguration with 2)."""
-    processes: list[subprocess.Popen] = []
+    processes: list[Server] = []
+    env = server_environment(LOG_LEVEL="WARNING")
 
     def run(*, workers: int = 1, beats: int = 1, reconcile_every: int = 30) -> None:
         periodic_tasks_install(IntervalSchedule, PeriodicTask)
@@ -65,36 +36,28 @@ def scheduler(tmp_path) -> Iterator[Callable[..., None]]:
         )
         reconcile.save()
         for n in range(workers):
-            processes.append(
-                start(
-                    "worker",
-                    "--concurrency=2",
-                    f"--hostname=test-worker-{n}@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                    log=tmp_path / f"worker-{n}.log",
-                )
-            )
+            command = [
+                *CELERY,
+                "worker",
+                "--concurrency=2",
+                f"--hostname=test-worker-{n}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+            processes.append(spawn(f"worker-{n}", command, env, tmp_path))
         for n in range(beats):
-            processes.append(
-                start(
-                    "beat",
-                    "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
-                    "--max-interval=1",
-                    f"--pidfile={tmp_path}/beat-{n}.pid",
-                    log=tmp_path / f"beat-{n}.log",
-                )
-            )
+            command = [
+                *CELERY,
+                "beat",
+                "--scheduler=django_celery_beat.schedulers:DatabaseScheduler",
+                "--max-interval=1",
+                f"--pidfile={tmp_path}/beat-{n}.pid",
+            ]
+            processes.append(spawn(f"beat-{n}", command, env, tmp_path))
 
     yield run
     for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process.stop()
 
 
 def wait_for(condition: Callable[[], bool], timeout: float) -> None:
