@@ -6,6 +6,7 @@ stored events first. So every subscriber gets every event exactly once, in order
 at-least-once publishing. The live path touches no database.
 """
 
+import asyncio
 import json
 import logging
 import time
@@ -40,6 +41,9 @@ CLOSE_TOO_SLOW = 4008
 CLOSE_UNAVAILABLE = 4503
 # Messages a connection may be sent while its client is not reading, before it is closed.
 MAX_SENT_WHILE_BLOCKED = 1000
+# How long an event that arrived ahead of a gap waits for the missing ones to arrive live
+# before they are read from the database.
+GAP_GRACE_SECONDS = 0.05
 # Replays and gap fills read stored events in pages of this size.
 REPLAY_PAGE = 500
 
@@ -86,7 +90,11 @@ def _place_bid(message: ClientMessage, user: Any) -> dict[str, Any]:
 
 class AuctionConsumer(AsyncWebsocketConsumer):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # Per auction followed: the last seq sent, events that arrived ahead of a gap,
+        # and the task that fills the gap from the database if it does not close itself.
         self.last_sent: dict[str, int] = {}
+        self.held: dict[str, dict[int, str]] = {}
+        self.gap_fills: dict[str, asyncio.Task] = {}
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -117,6 +125,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         auction_ids = list(self.last_sent)
         self.last_sent.clear()
         for auction_id in auction_ids:
+            self.forget_gap(auction_id)
             try:
                 await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
             except Exception:
@@ -186,12 +195,14 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             if message.since_seq is None
             else min(message.since_seq, snapshot["seq"])
         )
+        self.forget_gap(auction_id)
         self.last_sent[auction_id] = start
         if message.since_seq is not None:
             await self.send_stored(auction_id, upto=None)
 
     async def on_unsubscribe(self, message: ClientMessage) -> None:
         auction_id = str(message.auction_id)
+        self.forget_gap(auction_id)
         if self.last_sent.pop(auction_id, None) is not None:
             try:
                 await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
@@ -222,12 +233,63 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         last = self.last_sent.get(auction_id)
         if last is None or seq <= last:
             return  # not subscribed (any more), or already sent
-        if seq > last + 1:
-            await self.send_stored(auction_id, upto=seq - 1)
-            if auction_id not in self.last_sent:
-                return  # closed while filling the gap
-        await self.send_counted(event["text"])
+        if seq == last + 1:
+            await self.send_in_order(auction_id, seq, event["text"])
+            await self.release_held(auction_id)
+            return
+        # A gap. Events of two commits often arrive in the other order within
+        # milliseconds: hold this one, and fill from the database only if the gap stays.
+        held = self.held.setdefault(auction_id, {})
+        held[seq] = event["text"]
+        if auction_id not in self.gap_fills:
+            self.gap_fills[auction_id] = asyncio.create_task(self.fill_gap_later(auction_id))
+
+    async def send_in_order(self, auction_id: str, seq: int, text: str) -> None:
+        # Claim the seq before sending, so nothing else sends it meanwhile.
         self.last_sent[auction_id] = seq
+        await self.send_counted(text)
+
+    async def release_held(self, auction_id: str) -> None:
+        """Send the held events that now follow on; forget those already sent."""
+        held = self.held.get(auction_id)
+        while held and auction_id in self.last_sent:
+            next_seq = self.last_sent[auction_id] + 1
+            for seq in [s for s in held if s < next_seq]:
+                del held[seq]
+            if next_seq not in held:
+                break
+            await self.send_in_order(auction_id, next_seq, held.pop(next_seq))
+        if not held:
+            self.held.pop(auction_id, None)
+            task = self.gap_fills.pop(auction_id, None)
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+
+    async def fill_gap_later(self, auction_id: str) -> None:
+        try:
+            await asyncio.sleep(GAP_GRACE_SECONDS)
+            while self.held.get(auction_id) and auction_id in self.last_sent:
+                upto = min(self.held[auction_id]) - 1
+                after = self.last_sent[auction_id]
+                for seq, text in await _stored_texts(UUID(auction_id), after, upto):
+                    if self.last_sent.get(auction_id) == seq - 1:
+                        await self.send_in_order(auction_id, seq, text)
+                await self.release_held(auction_id)
+                if self.last_sent.get(auction_id) == after:
+                    await asyncio.sleep(GAP_GRACE_SECONDS)  # not stored yet: look again
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("filling a gap of auction %s failed", auction_id, exc_info=True)
+        finally:
+            if self.gap_fills.get(auction_id) is asyncio.current_task():
+                del self.gap_fills[auction_id]
+
+    def forget_gap(self, auction_id: str) -> None:
+        self.held.pop(auction_id, None)
+        task = self.gap_fills.pop(auction_id, None)
+        if task is not None:
+            task.cancel()
 
     async def send_stored(self, auction_id: str, upto: int | None) -> None:
         """Send stored events after the last one sent, up to `upto` (or all there are)."""

@@ -315,3 +315,28 @@ async def bid_while_subscribing(monkeypatch: Any, auction: Any, bidder: Any) -> 
         return snapshot
 
     monkeypatch.setattr(consumers, "_snapshot", snapshot_then_bid)
+
+
+async def test_events_swapped_in_flight_are_delivered_in_order_without_reading_the_database(
+    connect, carol_token, auction, alice, bob, live_publishing_lost, monkeypatch
+):
+    """Two commits' publishes often cross: the later one is held briefly, not filled from the DB."""
+    from realtime import consumers
+
+    reads = []
+    real_stored_texts = consumers._stored_texts
+
+    async def counting_stored_texts(*args):
+        reads.append(args)
+        return await real_stored_texts(*args)
+
+    monkeypatch.setattr(consumers, "_stored_texts", counting_stored_texts)
+    watcher = await connect(carol_token)
+    await subscribe(watcher, auction)
+    with live_publishing_lost():
+        await place_bids(auction, [alice, bob])
+    await publish([await stored_event(auction, 2)])
+    await publish([await stored_event(auction, 1)])
+    assert seqs(await receive_events(watcher, 2)) == [1, 2]
+    await assert_quiet(watcher)
+    assert reads == []
