@@ -92,6 +92,18 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws/"
 
 
+def web_server_command(port: int) -> list[str]:
+    """daphne (the spec's server), or uvicorn with uvloop when BENCH_SERVER=uvicorn."""
+    if os.environ.get("BENCH_SERVER", "daphne") == "uvicorn":
+        return [
+            *(bin_path("uvicorn"), "auction_site.asgi:application"),
+            *("--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop"),
+            *("--http", "httptools", "--ws", "websockets-sansio", "--no-access-log"),
+            *("--log-level", "warning"),
+        ]
+    return [bin_path("daphne"), "-b", "127.0.0.1", "-p", str(port), "auction_site.asgi:application"]
+
+
 @dataclass
 class AppStack:
     """Daphne instances, worker and beat; use as a context manager."""
@@ -114,8 +126,7 @@ class AppStack:
             self.migrate()
             for index in range(self.instances):
                 port = free_port()
-                command = [bin_path("daphne"), "-b", "127.0.0.1", "-p", str(port)]
-                self._spawn(f"daphne{index}", [*command, "auction_site.asgi:application"], port)
+                self._spawn(f"daphne{index}", web_server_command(port), port)
             self._spawn(
                 "worker",
                 [
