@@ -269,11 +269,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         try:
             await asyncio.sleep(GAP_GRACE_SECONDS)
             while self.held.get(auction_id) and auction_id in self.last_sent:
-                upto = min(self.held[auction_id]) - 1
                 after = self.last_sent[auction_id]
-                for seq, text in await _stored_texts(UUID(auction_id), after, upto):
-                    if self.last_sent.get(auction_id) == seq - 1:
-                        await self.send_in_order(auction_id, seq, text)
+                await self.send_stored(auction_id, upto=min(self.held[auction_id]) - 1)
                 await self.release_held(auction_id)
                 if self.last_sent.get(auction_id) == after:
                     await asyncio.sleep(GAP_GRACE_SECONDS)  # not stored yet: look again
@@ -292,15 +289,19 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             task.cancel()
 
     async def send_stored(self, auction_id: str, upto: int | None) -> None:
-        """Send stored events after the last one sent, up to `upto` (or all there are)."""
+        """Send stored events after the last one sent, up to `upto` (or all there are).
+
+        Used by subscribe's replay and by gap fills; an event something else sent while
+        a page was being read is skipped, never sent twice.
+        """
         while auction_id in self.last_sent:
             after = self.last_sent[auction_id]
             if upto is not None and after >= upto:
                 return
             page = await _stored_texts(UUID(auction_id), after, upto)
             for seq, text in page:
-                await self.send_counted(text)
-                self.last_sent[auction_id] = seq
+                if self.last_sent.get(auction_id) == seq - 1:
+                    await self.send_in_order(auction_id, seq, text)
             if len(page) < REPLAY_PAGE:
                 return
 
