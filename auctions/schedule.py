@@ -137,25 +137,25 @@ def claim_release(kind: Kind, auction_id: str, due: float) -> None:
 
 def schedule_index_missing(kind: Kind, rows: Iterable[tuple[UUID, datetime]], batch: int) -> int:
     """ZADD NX every (id, time): members already there (or claimed) keep their score."""
-    client = redis_client()
     added = 0
     chunk: dict[str, float] = {}
     for auction_id, moment in rows:
         chunk[str(auction_id)] = moment.timestamp()
         if len(chunk) >= batch:
-            added += _add_unclaimed(client, kind, chunk)
+            added += _add_unclaimed(kind, chunk)
             chunk = {}
     if chunk:
-        added += _add_unclaimed(client, kind, chunk)
+        added += _add_unclaimed(kind, chunk)
     return added
 
 
-def _add_unclaimed(client: object, kind: Kind, members: dict[str, float]) -> int:
-    pipeline = client.pipeline()  # type: ignore[attr-defined]
+def _add_unclaimed(kind: Kind, members: dict[str, float]) -> int:
+    client = redis_client()
+    pipeline = client.pipeline()
     for member in members:
         pipeline.zscore(claimed_key(kind), member)
     claimed = pipeline.execute()
     missing = {m: s for (m, s), c in zip(members.items(), claimed, strict=True) if c is None}
     if not missing:
         return 0
-    return client.zadd(schedule_key(kind), missing, nx=True)  # type: ignore[attr-defined]
+    return client.zadd(schedule_key(kind), missing, nx=True)
