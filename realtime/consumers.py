@@ -7,6 +7,7 @@ at-least-once publishing. The live path touches no database.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -95,6 +96,9 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         self.last_sent: dict[str, int] = {}
         self.held: dict[str, dict[int, str]] = {}
         self.gap_fills: dict[str, asyncio.Task] = {}
+        # Live events that arrived while a client message was being handled wait here.
+        self.handling_client = False
+        self.deferred_events: list[dict[str, Any]] = []
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -115,6 +119,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.window.attach(self.base_send)
+        if hasattr(self.channel_layer, "take_live"):
+            self.channel_layer.take_live(self.channel_name, self.take_live_event)
 
     async def disconnect(self, code: int) -> None:
         self.window.detach()
@@ -136,8 +142,25 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         # live events never touch the database, so they skip it.
         if message["type"] == EVENT_MESSAGE_TYPE:
             await self.auction_event(message)
-        else:
+            return
+        # Live events wait while a client message is handled, as they would in a queue:
+        # a subscribe's snapshot and replay come before the events that follow them.
+        self.handling_client = True
+        try:
             await super().dispatch(message)
+        finally:
+            while self.deferred_events:
+                await self.auction_event(self.deferred_events.pop(0))
+            self.handling_client = False
+
+    async def take_live_event(self, message: dict[str, Any]) -> None:
+        """The layer's direct fan-out hands this connection a live event (layers.py)."""
+        if self.handling_client:
+            self.deferred_events.append(message)
+            return
+        # A failed send means the client is gone; daphne tells the consumer so, and it ends.
+        with contextlib.suppress(StopConsumer):
+            await self.auction_event(message)
 
     # Client → server
 
