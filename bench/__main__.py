@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         context.refs = refs
         for name in names:
             started = time.monotonic()
+            scenarios.db_statements_reset()
             try:
                 result = scenarios.SCENARIOS[name](context)
             except Exception:
@@ -68,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
                 )
                 log(f"{name} failed:\n{traceback.format_exc()}")
             result.figures["scenario_seconds"] = round(time.monotonic() - started, 1)
+            result.notes.append(
+                "Database time by statement (pg_stat_statements):\n"
+                + "\n".join(f"- {line}" for line in scenarios.db_statements_top())
+            )
             results.append(result)
             marks = ", ".join(
                 f"{g['goal']}: {g['value']} {'PASS' if g['pass'] else 'MISS'}" for g in result.goals

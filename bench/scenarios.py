@@ -113,7 +113,29 @@ def auctions_new(count: int, **kwargs: Any) -> list[str]:
 
 def sql(query: str, *params: Any) -> list[tuple]:
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
-        return conn.execute(query, params).fetchall()
+        cursor = conn.execute(query, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def db_statements_reset() -> None:
+    """Start a scenario's statement statistics afresh (pg_stat_statements)."""
+    sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    sql("SELECT pg_stat_statements_reset()")
+
+
+def db_statements_top(limit: int = 5) -> list[str]:
+    """The statements that took the database's time since the reset, costliest first."""
+    rows = sql(
+        "SELECT calls, total_exec_time, mean_exec_time, "
+        "regexp_replace(left(query, 400), '\\s+', ' ', 'g') "
+        "FROM pg_stat_statements WHERE query NOT ILIKE '%%pg_stat_statements%%' "
+        "ORDER BY total_exec_time DESC LIMIT %s",
+        limit,
+    )
+    return [
+        f"{calls} calls, {total / 1000:.2f} s in all, {mean:.3f} ms each: `{query[:140]}`"
+        for calls, total, mean, query in rows
+    ]
 
 
 def pct(values: Any, q: float) -> float | None:

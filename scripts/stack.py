@@ -41,6 +41,8 @@ TEST_PG_SETTINGS = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
+    # The database's own statistics, for the benchmark's per-scenario statement report.
+    "shared_preload_libraries": "'pg_stat_statements'",
 }
 
 

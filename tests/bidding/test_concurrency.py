@@ -26,8 +26,12 @@ MAX_ATTEMPTS_PER_THREAD = 20_000
 INCREMENT = Decimal("0.50")
 
 
-def bidder_loop(auction_id, user, results, start_gate, stop_at, lock):
-    """Bid just above what we last heard, as fast as replies come, reusing request ids."""
+def bidder_loop(auction_id, user, results, start_gate, stop_at, lock, with_request_ids):
+    """Bid just above what we last heard, as fast as replies come.
+
+    With request ids, a user's two threads reuse the same ids (and so race on them);
+    without, the statement variant that claims nothing is the one under contention.
+    """
     outcomes = []
     next_bid = Decimal("10.00")
     start_gate.wait()
@@ -36,7 +40,7 @@ def bidder_loop(auction_id, user, results, start_gate, stop_at, lock):
             if time.monotonic() >= stop_at:
                 break
             amount = next_bid + INCREMENT * random.randint(0, 2)
-            request_id = f"{user.username}-{attempt}"
+            request_id = f"{user.username}-{attempt}" if with_request_ids else None
             try:
                 accepted = bid_place(
                     auction_id=auction_id, bidder=user, amount=amount, request_id=request_id
@@ -53,7 +57,7 @@ def bidder_loop(auction_id, user, results, start_gate, stop_at, lock):
         results.extend(outcomes)
 
 
-def run_bidders(auction: Auction) -> tuple[list, float]:
+def run_bidders(auction: Auction, with_request_ids: bool) -> tuple[list, float]:
     users = [UserFactory() for _ in range(USERS)]
     results: list = []
     lock = threading.Lock()
@@ -61,7 +65,8 @@ def run_bidders(auction: Auction) -> tuple[list, float]:
     stop_at = time.monotonic() + SECONDS
     threads = [
         threading.Thread(
-            target=bidder_loop, args=(auction.id, user, results, start_gate, stop_at, lock)
+            target=bidder_loop,
+            args=(auction.id, user, results, start_gate, stop_at, lock, with_request_ids),
         )
         for user in users
         for _ in range(THREADS_PER_USER)
@@ -111,6 +116,9 @@ def assert_invariants(auction: Auction, results: list) -> None:
     # id never got two different outcomes.
     reported = {bid_id for *_, code, bid_id in results if code == "accepted"}
     assert reported == {b.id for b in bids}
+    if not any(request_id for _, request_id, *_ in results):
+        assert not BidRequest.objects.filter(auction=auction).exists()
+        return
     by_request = defaultdict(set)
     for user_id, request_id, code, bid_id in results:
         by_request[(user_id, request_id)].add((code, bid_id))
@@ -133,9 +141,10 @@ def report(name: str, results: list, seconds: float) -> None:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @override_settings(BID_RATE_LIMIT=0)
-def test_concurrent_conflicting_bids_keep_every_invariant():
+@pytest.mark.parametrize("with_request_ids", [True, False], ids=["request-ids", "no-request-ids"])
+def test_concurrent_conflicting_bids_keep_every_invariant(with_request_ids):
     auction = AuctionFactory(min_increment=INCREMENT)
-    results, seconds = run_bidders(auction)
+    results, seconds = run_bidders(auction, with_request_ids)
     report("hot auction", results, seconds)
     assert_invariants(auction, results)
 
@@ -143,7 +152,8 @@ def test_concurrent_conflicting_bids_keep_every_invariant():
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @override_settings(BID_RATE_LIMIT=0)
-def test_concurrent_bids_in_the_soft_close_window_extend_within_the_cap():
+@pytest.mark.parametrize("with_request_ids", [True, False], ids=["request-ids", "no-request-ids"])
+def test_concurrent_bids_in_the_soft_close_window_extend_within_the_cap(with_request_ids):
     end = timezone.now() + timedelta(seconds=1)
     auction = AuctionFactory(
         min_increment=INCREMENT,
@@ -151,7 +161,7 @@ def test_concurrent_bids_in_the_soft_close_window_extend_within_the_cap():
         max_end_time=end + timedelta(seconds=1),
         extension_seconds=5,
     )
-    results, seconds = run_bidders(auction)
+    results, seconds = run_bidders(auction, with_request_ids)
     report("soft close", results, seconds)
     assert_invariants(auction, results)
     auction.refresh_from_db()
