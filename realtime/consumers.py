@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from uuid import UUID
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -138,16 +139,21 @@ class AuctionConsumer(AsyncWebsocketConsumer):
                 logger.warning("leaving the group of auction %s failed", auction_id, exc_info=True)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale database connections (a thread hop) before every handler;
-        # live events never touch the database, so they skip it.
+        # Channels' own dispatch closes stale database connections before every handler,
+        # a hop to its one sync thread per message. Nothing here touches the database on
+        # the event loop: live events never do, and every query runs in `in_db_thread`,
+        # which closes stale connections in its own thread. So no handler needs the hop.
         if message["type"] == EVENT_MESSAGE_TYPE:
             await self.auction_event(message)
             return
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
         # Live events wait while a client message is handled, as they would in a queue:
         # a subscribe's snapshot and replay come before the events that follow them.
         self.handling_client = True
         try:
-            await super().dispatch(message)
+            await handler(message)
         finally:
             while self.deferred_events:
                 await self.auction_event(self.deferred_events.pop(0))
