@@ -34,9 +34,25 @@ def auctions_with_people() -> QuerySet[Auction]:
     return Auction.objects.select_related("item", "creator", "highest_bidder", "winner")
 
 
-def auction_get(*, auction_id: UUID | str) -> Auction:
+# What `auction_snapshot` reads, and no more: a subscribe loads one of these per handshake.
+_SNAPSHOT_FIELDS = (
+    "id", "status", "starting_price", "current_price", "min_increment", "reserve_price",
+    "bid_count", "start_time", "end_time", "last_seq", "item", "highest_bidder", "winner",
+    "item__id", "item__name", "item__description",
+    "highest_bidder__id", "highest_bidder__username",
+    "winner__id", "winner__username",
+)  # fmt: skip
+
+
+def auction_get(*, auction_id: UUID | str, for_snapshot: bool = False) -> Auction:
+    """One auction with its item and people; `for_snapshot` loads only what the snapshot shows."""
+    auctions = auctions_with_people()
+    if for_snapshot:
+        auctions = Auction.objects.select_related("item", "highest_bidder", "winner").only(
+            *_SNAPSHOT_FIELDS
+        )
     try:
-        return auctions_with_people().get(id=parse_uuid(auction_id))
+        return auctions.get(id=parse_uuid(auction_id))
     except Auction.DoesNotExist as exc:
         raise NotFound() from exc
 

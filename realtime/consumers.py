@@ -11,13 +11,10 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -26,12 +23,12 @@ from auctions.errors import Code, DomainError
 from auctions.events import event_as_message
 from auctions.selectors import auction_get, auction_snapshot, event_list
 from bidding.services import bid_place
+from realtime.db import in_db_thread
 from realtime.flow import SendWindow
 from realtime.protocol import ClientMessage, ProtocolError, parse_client_message
 from realtime.publish import EVENT_MESSAGE_TYPE, auction_group
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 CLOSE_UNAUTHENTICATED = 4401
 # 1009 is the standard code, but servers may only send 1000 and 3000-4999 themselves
@@ -58,18 +55,9 @@ def _now() -> float:
     return round(time.time(), 3)
 
 
-# Database calls run in a pool of threads, each with its own connection. Channels' default
-# runs them all in one thread per process, so one slow bid held up every connection's.
-_DB_THREADS = ThreadPoolExecutor(max_workers=settings.WS_DB_THREADS, thread_name_prefix="ws-db")
-
-
-def in_db_thread(func: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    return database_sync_to_async(func, thread_sensitive=False, executor=_DB_THREADS)
-
-
 @in_db_thread
 def _snapshot(auction_id: UUID) -> dict[str, Any]:
-    return auction_snapshot(auction_get(auction_id=auction_id))
+    return auction_snapshot(auction_get(auction_id=auction_id, for_snapshot=True))
 
 
 @in_db_thread

@@ -4,13 +4,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
-from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.services import api_token_user
+from realtime.db import in_db_thread
 
 
 class SameSiteOrTokenOriginValidator(OriginValidator):
@@ -43,7 +43,7 @@ class TokenAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         token = bearer_token(scope)
         if token is not None:
-            user = await database_sync_to_async(api_token_user)(token=token)
+            user = await in_db_thread(api_token_user)(token=token)
             scope = dict(scope, user=user or AnonymousUser())
         elif not any(name == b"origin" for name, _ in scope.get("headers", [])):
             scope = dict(scope, user=AnonymousUser())
