@@ -61,10 +61,27 @@ def _snapshot(auction_id: UUID) -> dict[str, Any]:
 
 
 @in_db_thread
-def _stored_texts(auction_id: UUID, after: int, upto: int | None) -> list[tuple[int, str]]:
-    limit = REPLAY_PAGE if upto is None else min(REPLAY_PAGE, upto - after)
+def _stored_texts(auction_id: UUID, after: int, upto: int) -> list[tuple[int, str]]:
+    limit = min(REPLAY_PAGE, upto - after)
     events = event_list(auction_id=auction_id, since_seq=after, limit=limit)
     return [(event.seq, _dump(event_as_message(event))) for event in events]
+
+
+# Pages being read, by (auction, after, upto). The connections of a process that follow
+# an auction see the same gap at the same moment (and a reconnect storm resumes from the
+# same seq): they share one read instead of each querying the database. Events up to
+# `upto` are committed before anyone asks, so a read begun earlier serves later askers.
+_pages_in_flight: dict[tuple[UUID, int, int], asyncio.Future] = {}
+
+
+async def _stored_page(auction_id: UUID, after: int, upto: int) -> list[tuple[int, str]]:
+    key = (auction_id, after, upto)
+    page = _pages_in_flight.get(key)
+    if page is None:
+        page = _pages_in_flight[key] = asyncio.ensure_future(_stored_texts(*key))
+        page.add_done_callback(lambda _: _pages_in_flight.pop(key, None))
+    # Shielded: one asker going away must not cancel the read for the others.
+    return await asyncio.shield(page)
 
 
 @in_db_thread
@@ -214,8 +231,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         )
         self.forget_gap(auction_id)
         self.last_sent[auction_id] = start
-        if message.since_seq is not None:
-            await self.send_stored(auction_id, upto=None)
+        # Events after the snapshot arrive live: the group was joined before it was read.
+        await self.send_stored(auction_id, upto=snapshot["seq"])
 
     async def on_unsubscribe(self, message: ClientMessage) -> None:
         auction_id = str(message.auction_id)
@@ -305,17 +322,17 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         if task is not None:
             task.cancel()
 
-    async def send_stored(self, auction_id: str, upto: int | None) -> None:
-        """Send stored events after the last one sent, up to `upto` (or all there are).
+    async def send_stored(self, auction_id: str, upto: int) -> None:
+        """Send stored events after the last one sent, up to seq `upto`.
 
         Used by subscribe's replay and by gap fills; an event something else sent while
         a page was being read is skipped, never sent twice.
         """
         while auction_id in self.last_sent:
             after = self.last_sent[auction_id]
-            if upto is not None and after >= upto:
+            if after >= upto:
                 return
-            page = await _stored_texts(UUID(auction_id), after, upto)
+            page = await _stored_page(UUID(auction_id), after, upto)
             for seq, text in page:
                 if self.last_sent.get(auction_id) == seq - 1:
                     await self.send_in_order(auction_id, seq, text)

@@ -28,6 +28,7 @@ from tests.realtime.conftest import (
     place_bid,
     place_bids,
     receive_events,
+    receive_json,
     request,
     seqs,
     stored_event,
@@ -340,3 +341,54 @@ async def test_events_swapped_in_flight_are_delivered_in_order_without_reading_t
     assert seqs(await receive_events(watcher, 2)) == [1, 2]
     await assert_quiet(watcher)
     assert reads == []
+
+
+async def test_connections_that_see_the_same_gap_share_one_database_read(
+    connect, carol_token, auction, alice, bob, live_publishing_lost, monkeypatch
+):
+    """A process's subscribers all miss the same event at once: one read fills every gap."""
+    reads = []
+    real_stored_texts = consumers._stored_texts
+
+    async def counting_stored_texts(*args):
+        reads.append(args)
+        return await real_stored_texts(*args)
+
+    monkeypatch.setattr(consumers, "_stored_texts", counting_stored_texts)
+    watchers = [await connect(carol_token) for _ in range(5)]
+    for watcher in watchers:
+        await subscribe(watcher, auction)
+    with live_publishing_lost():
+        await place_bids(auction, [alice, bob])
+    await publish([await stored_event(auction, 2)])  # seq 1 is never published
+    for watcher in watchers:
+        assert seqs(await receive_events(watcher, 2)) == [1, 2]
+    assert reads == [(auction.id, 0, 1)]
+
+
+async def test_a_resume_reads_stored_events_only_up_to_its_snapshot(
+    connect, carol_token, auction, alice, bob, monkeypatch
+):
+    """Later events arrive live; so resumes from one seq ask for the same pages and share them."""
+    await place_bids(auction, [alice, bob, alice])
+    reads = []
+    real_stored_texts = consumers._stored_texts
+
+    async def counting_stored_texts(*args):
+        reads.append(args)
+        return await real_stored_texts(*args)
+
+    monkeypatch.setattr(consumers, "_stored_texts", counting_stored_texts)
+    watchers = [await connect(carol_token) for _ in range(3)]
+    for watcher in watchers:
+        await watcher.send_json_to(
+            {"type": "subscribe", "auction_id": str(auction.id), "since_seq": 1}
+        )
+    for watcher in watchers:
+        assert (await receive_json(watcher))["type"] == "subscribed"
+        assert seqs(await receive_events(watcher, 2)) == [2, 3]
+    assert reads and all(args == (auction.id, 1, 3) for args in reads)
+    await place_bid(auction, bob, "20.00")
+    for watcher in watchers:
+        assert seqs(await receive_events(watcher, 1)) == [4]
+        await assert_quiet(watcher)
