@@ -241,7 +241,7 @@ async def paced_bidder(
     Waits for control["start"]; records the send time of every accepted bid by its seq
     and publishes the last seq in control["last_seq"].
     """
-    result: dict[str, Any] = {"sent_by_seq": {}, "codes": Counter(), "errors": []}
+    result: dict[str, Any] = {"sent_by_seq": {}, "rtt": [], "codes": Counter(), "errors": []}
     conns = [
         Conn(await ws_open(urls[i % len(urls)], b["token"]), lambda *_: None)
         for i, b in enumerate(bidders)
@@ -259,10 +259,11 @@ async def paced_bidder(
         amount = money(min_next + number)
         message = {"type": "place_bid", "auction_id": auction_id, "amount": amount}
         try:
-            reply, sent, _ = await conn.request(message)
+            reply, sent, received = await conn.request(message)
         except Exception as error:
             result["errors"].append(repr(error))
             return
+        result["rtt"].append(received - sent)
         data = reply.get("data") or {}
         if reply["type"] == "bid_accepted":
             result["sent_by_seq"][data["seq"]] = sent

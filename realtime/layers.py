@@ -32,6 +32,10 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 
 logger = logging.getLogger(__name__)
 
+# Connections handed an event before the loop lets other work run: a hand-out to
+# thousands would otherwise hold every bid and reply in the process back for its length.
+HAND_OUT_SLICE = 25
+
 LiveHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 
@@ -55,11 +59,13 @@ class LocalFanout:
     async def _hand_out(self) -> None:
         batch, self._batch = self._batch, []
         self._last_data = None
-        for handler, message in batch:
+        for index, (handler, message) in enumerate(batch, 1):
             try:
                 await handler(message)
             except Exception:  # one broken connection must not cost the others their event
                 logger.warning("delivering a live event failed", exc_info=True)
+            if index % HAND_OUT_SLICE == 0:
+                await asyncio.sleep(0)  # let a bid or a reply through between slices
 
 
 class LocalInbox(asyncio.Queue):
