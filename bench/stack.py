@@ -101,10 +101,7 @@ def web_server_command(port: int) -> list[str]:
             *("--http", "httptools", "--ws", "websockets-sansio", "--no-access-log"),
             *("--log-level", "warning"),
         ]
-    daphne_args = ["-b", "127.0.0.1", "-p", str(port), "auction_site.asgi:application"]
-    if os.environ.get("BENCH_SERVER") == "daphne-uvloop":
-        return [sys.executable, "-m", "auction_site.daphne_uvloop", *daphne_args]
-    return [bin_path("daphne"), *daphne_args]
+    return [bin_path("daphne"), "-b", "127.0.0.1", "-p", str(port), "auction_site.asgi:application"]
 
 
 @dataclass
