@@ -84,6 +84,37 @@ async def _stored_page(auction_id: UUID, after: int, upto: int) -> list[tuple[in
     return await asyncio.shield(page)
 
 
+# Snapshot reads, per auction: the one running, and the one that starts after it. A
+# subscriber's snapshot must be read after it joined the group, or an event published in
+# between would reach neither; so it never joins a read already running, only the next
+# one. Everyone who subscribes while a read runs shares the next (a page load of a busy
+# auction, a reconnect storm): one query per auction at a time, per process.
+_snapshots_running: dict[UUID, asyncio.Task] = {}
+_snapshots_next: dict[UUID, asyncio.Task] = {}
+
+
+async def _shared_snapshot(auction_id: UUID) -> dict[str, Any]:
+    """The auction's snapshot, read after this call began. Callers must not change it."""
+    read = _snapshots_next.get(auction_id)
+    if read is None:
+        read = _snapshots_next[auction_id] = asyncio.ensure_future(_read_after_running(auction_id))
+    # Shielded: one subscriber going away must not cancel the read for the others.
+    return await asyncio.shield(read)
+
+
+async def _read_after_running(auction_id: UUID) -> dict[str, Any]:
+    running = _snapshots_running.get(auction_id)
+    if running is not None:
+        await asyncio.wait([running])
+    # From here on, new subscribers wait for the read after this one.
+    this = _snapshots_running[auction_id] = _snapshots_next.pop(auction_id)
+    try:
+        return await _snapshot(auction_id)
+    finally:
+        if _snapshots_running.get(auction_id) is this:
+            del _snapshots_running[auction_id]
+
+
 @in_db_thread
 def _place_bid(message: ClientMessage, user: Any) -> dict[str, Any]:
     accepted = bid_place(
@@ -216,7 +247,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAVAILABLE)
             raise StopConsumer() from None
         try:
-            snapshot = await _snapshot(message.auction_id)
+            snapshot = await _shared_snapshot(message.auction_id)
         except DomainError as error:
             if auction_id not in self.last_sent:
                 await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)

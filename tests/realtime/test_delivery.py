@@ -6,6 +6,7 @@ Where a test must show that something does NOT arrive, it then causes an event t
 arrive: published later, it would come after the unwanted one.
 """
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -392,3 +393,44 @@ async def test_a_resume_reads_stored_events_only_up_to_its_snapshot(
     for watcher in watchers:
         assert seqs(await receive_events(watcher, 1)) == [4]
         await assert_quiet(watcher)
+
+
+async def test_subscribes_during_a_snapshot_read_share_the_next_read_not_the_running_one(
+    connect, carol_token, auction, alice, monkeypatch
+):
+    """A snapshot read that began before a subscriber joined could miss an event it then
+    never gets live; so it waits for the next read, which it shares with the others."""
+    reads = []
+    first_read_may_finish = asyncio.Event()
+    real_snapshot = consumers._snapshot
+
+    async def held_snapshot(auction_id):
+        reads.append(auction_id)
+        if len(reads) == 1:
+            await first_read_may_finish.wait()
+        return await real_snapshot(auction_id)
+
+    monkeypatch.setattr(consumers, "_snapshot", held_snapshot)
+    early = await connect(carol_token)
+    await early.send_json_to({"type": "subscribe", "auction_id": str(auction.id)})
+    while not reads:  # the first read has begun (and waits)
+        await asyncio.sleep(0.01)
+    await place_bid(auction, alice, "10.00")  # committed and published meanwhile
+    late = [await connect(carol_token) for _ in range(3)]
+    for watcher in late:
+        await watcher.send_json_to({"type": "subscribe", "auction_id": str(auction.id)})
+    await asyncio.sleep(0.2)  # the late subscribes are waiting for the next read
+    first_read_may_finish.set()
+
+    for watcher in late:
+        reply = await receive_json(watcher)
+        assert reply["type"] == "subscribed" and reply["data"]["seq"] == 1
+        await assert_quiet(watcher)
+    assert len(reads) == 2  # one read for the early subscriber, one shared by the late three
+    # The early subscriber's snapshot may be from before or after the bid; either way it
+    # gets bid 1 exactly once, as the snapshot's seq or as a live event.
+    reply = await receive_json(early)
+    assert reply["type"] == "subscribed"
+    if reply["data"]["seq"] == 0:
+        assert seqs(await receive_events(early, 1)) == [1]
+    await assert_quiet(early)
