@@ -159,7 +159,9 @@ def publish(
     intro = (
         "How to run: `make bench` (every scenario, full size) or `make bench-<scenario>`; "
         "`python -m bench <scenario> --quick` tries one in about a minute. Results go to "
-        "`bench-results/<timestamp>/` (results.json, summary.md, plots).\n\n"
+        "`bench-results/<timestamp>/` (results.json, summary.md, plots). What was changed "
+        "for speed, with before/after figures, and what was tried and dropped: "
+        "[performance-log.md](performance-log.md).\n\n"
     )
     path.write_text(_with_intro(text, intro))
     return path
