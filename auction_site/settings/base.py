@@ -81,6 +81,7 @@ TEMPLATES = [
 DATABASE_URL = env.str("DATABASE_URL", default="") or env.str(
     "DB_URL", default="postgres://auction:auction@127.0.0.1:5432/auction"
 )
+PREPARE_ONLY_WHEN_ASKED = 2**31 - 1
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"].update(
     {
@@ -92,8 +93,20 @@ DATABASES["default"].update(
         # process's busy time. Off by default; a broken connection fails one call and is
         # then replaced.
         "CONN_HEALTH_CHECKS": env.bool("DB_CONN_HEALTH_CHECKS", default=False),
-        # Fail fast (readiness checks, requests) when the database cannot be reached.
-        "OPTIONS": {"connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5)},
+        "OPTIONS": {
+            # Fail fast (readiness checks, requests) when the database cannot be reached.
+            "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
+            # Django turns psycopg's server-side prepared statements off (threshold None,
+            # for transaction-mode poolers), and then psycopg ignores even an explicit
+            # `execute(..., prepare=True)`. The bid statement asks for it (planning it costs
+            # as much as running it): a threshold no other query reaches prepares exactly
+            # the statements that ask. DB_PREPARED_STATEMENTS=false behind such a pooler.
+            "prepare_threshold": (
+                PREPARE_ONLY_WHEN_ASKED
+                if env.bool("DB_PREPARED_STATEMENTS", default=True)
+                else None
+            ),
+        },
     }
 )
 

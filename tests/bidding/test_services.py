@@ -256,3 +256,22 @@ class TestSoftClose:
         rejection(auction_id=auction.id, bidder=alice, amount="1")
         auction.refresh_from_db()
         assert auction.end_time == end
+
+
+class TestPreparedStatement:
+    def test_the_bid_statement_runs_prepared_on_the_server(self, auction, alice, bob):
+        """Django turns server-side preparation off unless OPTIONS asks for it; the bid
+        statement's speed depends on it (planning costs as much as running)."""
+        first = bid_place(auction_id=auction.id, bidder=alice, amount=auction.starting_price)
+        bid_place(auction_id=auction.id, bidder=bob, amount=first.min_next_bid, request_id="r-1")
+        rejection(auction_id=auction.id, bidder=alice, amount=auction.starting_price)
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+                "WHERE statement LIKE %s",
+                ["%FOR UPDATE%"],
+            )
+            executions = sorted(count for (count,) in cursor.fetchall())
+        assert executions == [1, 2]  # with and without a request id
