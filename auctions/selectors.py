@@ -46,11 +46,11 @@ _SNAPSHOT_FIELDS = (
 
 def auction_get(*, auction_id: UUID | str, for_snapshot: bool = False) -> Auction:
     """One auction with its item and people; `for_snapshot` loads only what the snapshot shows."""
-    auctions = auctions_with_people()
-    if for_snapshot:
-        auctions = Auction.objects.select_related("item", "highest_bidder", "winner").only(
-            *_SNAPSHOT_FIELDS
-        )
+    auctions = (
+        Auction.objects.select_related("item", "highest_bidder", "winner").only(*_SNAPSHOT_FIELDS)
+        if for_snapshot
+        else auctions_with_people()
+    )
     try:
         return auctions.get(id=parse_uuid(auction_id))
     except Auction.DoesNotExist as exc:

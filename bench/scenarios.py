@@ -443,6 +443,7 @@ def _watch_with_bids(
         for error, count in part.get("errors", {}).items():
             errors[error] = errors.get(error, 0) + count
     received = seen["received"]
+    bid_rtt_ms = np.asarray(bid_part.get("rtt", []), dtype=float) * 1000
     span = (received.max() - started) if received.size else seconds
     result.figures = {
         "subscribers": subscribed,
@@ -457,8 +458,8 @@ def _watch_with_bids(
         "duplicated": seen["duplicated"],
         "out_of_order": seen["out_of_order"],
         "bidder_codes": bid_part.get("codes"),
-        "bid_rtt_p50_ms": pct(np.asarray(bid_part.get("rtt", []), dtype=float) * 1000, 50),
-        "bid_rtt_p99_ms": pct(np.asarray(bid_part.get("rtt", []), dtype=float) * 1000, 99),
+        "bid_rtt_p50_ms": pct(bid_rtt_ms, 50),
+        "bid_rtt_p99_ms": pct(bid_rtt_ms, 99),
         "client_errors": dict(list(errors.items())[:5]),
     }
     result.latency_ms["bid → subscriber"] = seen["latency"]

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from auctions.errors import BidRejected, Code, NotFound
@@ -265,8 +266,6 @@ class TestPreparedStatement:
         first = bid_place(auction_id=auction.id, bidder=alice, amount=auction.starting_price)
         bid_place(auction_id=auction.id, bidder=bob, amount=first.min_next_bid, request_id="r-1")
         rejection(auction_id=auction.id, bidder=alice, amount=auction.starting_price)
-        from django.db import connection
-
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT generic_plans + custom_plans FROM pg_prepared_statements "

@@ -306,6 +306,20 @@ async def test_a_bid_committed_while_subscribing_arrives_without_waiting_for_ano
     assert seqs(await receive_events(watcher, 1, timeout=1.5)) == [1]
 
 
+@pytest.fixture
+def stored_reads(monkeypatch) -> list[tuple]:
+    """Every read of stored events the consumers make, by its (auction, after, upto)."""
+    reads: list[tuple] = []
+    real_stored_texts = consumers._stored_texts
+
+    async def counting_stored_texts(*args):
+        reads.append(args)
+        return await real_stored_texts(*args)
+
+    monkeypatch.setattr(consumers, "_stored_texts", counting_stored_texts)
+    return reads
+
+
 async def bid_while_subscribing(monkeypatch: Any, auction: Any, bidder: Any) -> None:
     """Make the next subscribe commit (and publish) a bid right after reading the snapshot."""
     read_snapshot = consumers._snapshot
@@ -320,19 +334,9 @@ async def bid_while_subscribing(monkeypatch: Any, auction: Any, bidder: Any) -> 
 
 
 async def test_events_swapped_in_flight_are_delivered_in_order_without_reading_the_database(
-    connect, carol_token, auction, alice, bob, live_publishing_lost, monkeypatch
+    connect, carol_token, auction, alice, bob, live_publishing_lost, stored_reads
 ):
     """Two commits' publishes often cross: the later one is held briefly, not filled from the DB."""
-    from realtime import consumers
-
-    reads = []
-    real_stored_texts = consumers._stored_texts
-
-    async def counting_stored_texts(*args):
-        reads.append(args)
-        return await real_stored_texts(*args)
-
-    monkeypatch.setattr(consumers, "_stored_texts", counting_stored_texts)
     watcher = await connect(carol_token)
     await subscribe(watcher, auction)
     with live_publishing_lost():
@@ -341,21 +345,13 @@ async def test_events_swapped_in_flight_are_delivered_in_order_without_reading_t
     await publish([await stored_event(auction, 1)])
     assert seqs(await receive_events(watcher, 2)) == [1, 2]
     await assert_quiet(watcher)
-    assert reads == []
+    assert stored_reads == []
 
 
 async def test_connections_that_see_the_same_gap_share_one_database_read(
-    connect, carol_token, auction, alice, bob, live_publishing_lost, monkeypatch
+    connect, carol_token, auction, alice, bob, live_publishing_lost, stored_reads
 ):
     """A process's subscribers all miss the same event at once: one read fills every gap."""
-    reads = []
-    real_stored_texts = consumers._stored_texts
-
-    async def counting_stored_texts(*args):
-        reads.append(args)
-        return await real_stored_texts(*args)
-
-    monkeypatch.setattr(consumers, "_stored_texts", counting_stored_texts)
     watchers = [await connect(carol_token) for _ in range(5)]
     for watcher in watchers:
         await subscribe(watcher, auction)
@@ -364,22 +360,14 @@ async def test_connections_that_see_the_same_gap_share_one_database_read(
     await publish([await stored_event(auction, 2)])  # seq 1 is never published
     for watcher in watchers:
         assert seqs(await receive_events(watcher, 2)) == [1, 2]
-    assert reads == [(auction.id, 0, 1)]
+    assert stored_reads == [(auction.id, 0, 1)]
 
 
 async def test_a_resume_reads_stored_events_only_up_to_its_snapshot(
-    connect, carol_token, auction, alice, bob, monkeypatch
+    connect, carol_token, auction, alice, bob, stored_reads
 ):
     """Later events arrive live; so resumes from one seq ask for the same pages and share them."""
     await place_bids(auction, [alice, bob, alice])
-    reads = []
-    real_stored_texts = consumers._stored_texts
-
-    async def counting_stored_texts(*args):
-        reads.append(args)
-        return await real_stored_texts(*args)
-
-    monkeypatch.setattr(consumers, "_stored_texts", counting_stored_texts)
     watchers = [await connect(carol_token) for _ in range(3)]
     for watcher in watchers:
         await watcher.send_json_to(
@@ -388,7 +376,7 @@ async def test_a_resume_reads_stored_events_only_up_to_its_snapshot(
     for watcher in watchers:
         assert (await receive_json(watcher))["type"] == "subscribed"
         assert seqs(await receive_events(watcher, 2)) == [2, 3]
-    assert reads and all(args == (auction.id, 1, 3) for args in reads)
+    assert stored_reads and all(args == (auction.id, 1, 3) for args in stored_reads)
     await place_bid(auction, bob, "20.00")
     for watcher in watchers:
         assert seqs(await receive_events(watcher, 1)) == [4]
