@@ -26,6 +26,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--instances", type=int, default=2, help="daphne instances (2)")
     parser.add_argument("--publish", action="store_true", help="rewrite docs/performance.md")
     parser.add_argument("--no-references", action="store_true", help="skip the ceilings")
+    parser.add_argument(
+        "--fast-unsafe",
+        action="store_true",
+        help="PostgreSQL without fsync (not durable; figures are labelled so)",
+    )
     return parser.parse_args(argv)
 
 
@@ -44,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         "cpus": os.cpu_count(),
         "nofile": raise_fd_limit(),
         "scenarios": names,
+        "postgres_durable": not args.fast_unsafe,
     }
     results = []
     refs: dict = {}
@@ -93,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if not os.environ.get(IN_STACK_MARK):
-        return run_inside_stack(argv)
+        return run_inside_stack(argv, durable=not args.fast_unsafe)
     return run(args)
 
 

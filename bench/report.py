@@ -81,7 +81,12 @@ def summary(
         f"Run {meta['timestamp']} ({'quick' if meta['quick'] else 'full size'}), "
         f"{meta['instances']} daphne instance(s), 1 Celery worker "
         f"(concurrency {meta.get('worker_concurrency', 8)}) and beat, "
-        "throwaway PostgreSQL (fsync off) and Redis from `scripts/stack.py test`.",
+        "throwaway PostgreSQL and Redis from `scripts/stack.py test`; PostgreSQL "
+        + (
+            "with its durable defaults (every commit waits for its WAL flush)."
+            if meta.get("postgres_durable", False)
+            else "**with fsync and synchronous_commit off (`--fast-unsafe`: not durable)**."
+        ),
         "",
         f"Machine: {meta['cpus']} cores, shared by the server processes, PostgreSQL, Redis "
         "**and the load generator** (separate Python processes on the same cores), so every "

@@ -324,9 +324,9 @@ def _check_bids(auction_id: str) -> dict[str, Any]:
 
 
 def hot(ctx: Context) -> Result:
-    """32 bidders on one auction, each bidding as fast as replies come."""
+    """64 bidders on one auction, each bidding as fast as replies come."""
     auction_id = auctions_new(1)[0]
-    result = _bidding(ctx, "hot", [auction_id], ctx.size(32, 8), 1, ctx.size(15.0, 5.0))
+    result = _bidding(ctx, "hot", [auction_id], ctx.size(64, 8), 1, ctx.size(15.0, 5.0))
     result.figures.update(_check_bids(auction_id))
     reference = ctx.refs.get("hot_row", {}).get("updates_per_s")
     if reference and result.figures["accepted_per_s"]:

@@ -36,13 +36,15 @@ COMMON_PG_SETTINGS = {
     "max_connections": "200",
     "password_encryption": "'scram-sha-256'",
 }
-# Durability is pointless for a throwaway test database; speed is not.
-TEST_PG_SETTINGS = {
+# The database's own statistics, for the benchmark's per-scenario statement report.
+STATISTICS_PG_SETTINGS = {"shared_preload_libraries": "'pg_stat_statements'"}
+# Durability is pointless for a throwaway test database; speed is not. `--durable` keeps
+# PostgreSQL's defaults instead (every commit waits for its WAL flush), as a deployment
+# runs it: the benchmark measures bids that way.
+FAST_PG_SETTINGS = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
-    # The database's own statistics, for the benchmark's per-scenario statement report.
-    "shared_preload_libraries": "'pg_stat_statements'",
 }
 
 
@@ -564,7 +566,7 @@ def run_mode(command: list[str], cleanup: contextlib.ExitStack) -> int:
     return run_command(command, env)
 
 
-def test_mode(command: list[str], cleanup: contextlib.ExitStack) -> int:
+def test_mode(command: list[str], cleanup: contextlib.ExitStack, durable: bool = False) -> int:
     """Throwaway servers in a temporary folder, on free ports."""
     temp_dir = Path(tempfile.mkdtemp(prefix="auction-stack-"))
     cleanup.callback(shutil.rmtree, temp_dir, ignore_errors=True)
@@ -574,7 +576,7 @@ def test_mode(command: list[str], cleanup: contextlib.ExitStack) -> int:
         bin_dir=find_pg_bin_dir(),
         root=temp_dir / "postgres",
         port=free_port(),
-        settings=TEST_PG_SETTINGS,
+        settings={**STATISTICS_PG_SETTINGS, **({} if durable else FAST_PG_SETTINGS)},
         superuser=APP_USER,
         account=postgres_account(),
     )
@@ -605,28 +607,34 @@ def test_mode(command: list[str], cleanup: contextlib.ExitStack) -> int:
 MODES = {"run": run_mode, "test": test_mode}
 
 
-def parse_args(argv: list[str]) -> tuple[str, list[str]]:
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__,
-        usage="%(prog)s {run,test} -- COMMAND [ARG...]",
+        usage="%(prog)s [--durable] {run,test} -- COMMAND [ARG...]",
         epilog="run: persistent servers in .local/ (PG_PORT, REDIS_PORT; an existing "
-        "DATABASE_URL/REDIS_URL is used instead). test: throwaway servers in a temp folder.",
+        "DATABASE_URL/REDIS_URL is used instead). test: throwaway servers in a temp folder, "
+        "PostgreSQL without fsync unless --durable.",
     )
     parser.add_argument("mode", choices=sorted(MODES))
+    parser.add_argument(
+        "--durable", action="store_true", help="test: keep PostgreSQL's durable defaults"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
+    args.command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not args.command:
         parser.error("no command given after --")
-    return args.mode, command
+    return args
 
 
 def main(argv: list[str]) -> int:
-    mode, command = parse_args(argv)
+    args = parse_args(argv)
     catch_termination()
     cleanup = contextlib.ExitStack()
     try:
-        return MODES[mode](command, cleanup)
+        if args.mode == "test":
+            return test_mode(args.command, cleanup, durable=args.durable)
+        return run_mode(args.command, cleanup)
     except StackError as error:
         log(f"error: {error}")
         return 1
