@@ -23,7 +23,7 @@ from auctions.errors import (
 from auctions.events import event_record
 from auctions.formats import is_storable_text, iso, money, parse_amount
 from auctions.models import Auction, AuctionStatus, Item
-from auctions.schedule import schedule_auction, schedule_remove
+from auctions.schedule_index import schedule_auction, schedule_remove
 from auctions.selectors import db_now, parse_uuid
 
 MAX_DURATION = timedelta(days=365)

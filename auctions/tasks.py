@@ -1,12 +1,12 @@
-"""Celery tasks of the auction lifecycle: thin wrappers around auctions.scheduling."""
+"""Celery tasks of the auction lifecycle: thin wrappers around auctions.schedule_runs."""
 
 import logging
 from datetime import UTC, datetime
 
 from celery import shared_task
 
-from auctions.schedule import KINDS, Kind, claim_release, due_claim
-from auctions.scheduling import schedule_reconcile, scheduled_end_run, scheduled_start_run
+from auctions.schedule_index import KINDS, Kind, claim_release, due_claim
+from auctions.schedule_runs import schedule_reconcile, scheduled_end_run, scheduled_start_run
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def run_scheduled(kind: Kind, auction_id: str, due: float) -> bool:
 
 @shared_task(ignore_result=True)
 def reconcile_schedule() -> dict[str, int]:
-    """Beat, every 30 s: the safety net (see auctions.scheduling.schedule_reconcile)."""
+    """Beat, every 30 s: the safety net (see auctions.schedule_runs.schedule_reconcile)."""
     counts = schedule_reconcile()
     if any(counts.values()):
         logger.info("schedule reconciled: %s", counts)

@@ -6,7 +6,7 @@ from uuid import UUID
 
 from django.conf import settings
 
-from auction_site.redis import redis_client
+from infra.redis import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from accounts.models import User
 from auctions.errors import BidRejected, Code, NotFound
 from auctions.events import stored_events
 from auctions.formats import SQL_ISO_FORMAT, is_storable_text, iso, money, parse_amount
-from auctions.schedule import schedule_end_moved
+from auctions.schedule_index import schedule_end_moved
 from auctions.selectors import parse_uuid
 from bidding.models import BidRequest
 from bidding.ratelimit import bid_rate_allows

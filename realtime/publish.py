@@ -24,9 +24,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models.functions import Now
 
-from auction_site.redis import redis_client
 from auctions.events import event_as_message
 from auctions.models import AuctionEvent
+from infra.redis import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "auctions",
     "bidding",
     "realtime",
+    "auction_site",
 ]
 
 MIDDLEWARE = [

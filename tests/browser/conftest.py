@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from auction_site.redis import redis_client
-from auctions.schedule import KINDS, claimed_key, schedule_key
+from auctions.schedule_index import KINDS, claimed_key, schedule_key
+from infra.redis import redis_client
 from tests.factories import UserFactory
 from tests.servers import CELERY, REPO_ROOT, Server, server_environment, spawn, spawn_daphne
 
@@ -73,7 +73,7 @@ def celery_worker_beat(server_env, transactional_db, tmp_path) -> Iterator[Serve
     """A celery worker with embedded beat: it ends auctions at their end time."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    from auction_site.schedule import periodic_tasks_install
+    from auction_site.periodic_tasks import periodic_tasks_install
 
     _clear_schedule()
     # Transactional tests empty every table between tests, the beat schedule included.

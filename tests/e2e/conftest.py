@@ -78,7 +78,7 @@ def celery_worker_beat(server_env, transactional_db, tmp_path) -> Iterator[Serve
     """A celery worker with embedded beat, running the event sweep every 2 s."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    from auction_site.schedule import periodic_tasks_install
+    from auction_site.periodic_tasks import periodic_tasks_install
 
     # Transactional tests empty every table between tests, the schedule included.
     periodic_tasks_install(IntervalSchedule, PeriodicTask)

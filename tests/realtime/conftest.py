@@ -23,10 +23,10 @@ from django.test import Client, override_settings
 from accounts.models import User
 from accounts.services import api_token_create
 from auction_site.asgi import application
-from auction_site.redis import redis_client
 from auctions.models import Auction, AuctionEvent
 from bidding.models import Bid
 from bidding.services import BidAccepted, bid_place
+from infra.redis import redis_client
 from tests.factories import AuctionFactory, UserFactory
 
 # Seconds to wait for a message. Generous, because a timeout also kills the consumer

@@ -13,10 +13,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db.models import F
 
-from auction_site.redis import redis_client
 from auctions.events import event_as_message
 from auctions.models import Auction, AuctionEvent
 from bidding.services import bid_place
+from infra.redis import redis_client
 from realtime.publish import (
     EVENT_MESSAGE_TYPE,
     auction_group,

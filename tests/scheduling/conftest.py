@@ -2,8 +2,8 @@
 
 import pytest
 
-from auction_site.redis import redis_client
-from auctions.schedule import KINDS, claimed_key, schedule_key
+from auctions.schedule_index import KINDS, claimed_key, schedule_key
+from infra.redis import redis_client
 
 
 def clear_schedule() -> None:

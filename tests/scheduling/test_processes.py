@@ -11,11 +11,11 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from auction_site.redis import redis_client
-from auction_site.schedule import periodic_tasks_install
+from auction_site.periodic_tasks import periodic_tasks_install
 from auctions.models import Auction, AuctionEvent, AuctionStatus
 from auctions.services import auction_create
 from bidding.services import bid_place
+from infra.redis import redis_client
 from tests.factories import UserFactory
 from tests.servers import CELERY, Server, server_environment, spawn
 

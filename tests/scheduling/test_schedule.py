@@ -7,13 +7,13 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from auction_site.locks import redis_lock
-from auction_site.redis import redis_client
 from auctions.models import Auction, AuctionEvent, AuctionStatus
-from auctions.schedule import claim_release, due_claim, schedule_key
-from auctions.scheduling import schedule_reconcile, scheduled_end_run, scheduled_start_run
+from auctions.schedule_index import claim_release, due_claim, schedule_key
+from auctions.schedule_runs import schedule_reconcile, scheduled_end_run, scheduled_start_run
 from auctions.services import auction_cancel, auction_close, auction_create
 from bidding.services import bid_place
+from infra.locks import redis_lock
+from infra.redis import redis_client
 from tests.factories import AuctionFactory
 from tests.scheduling.conftest import claimed, members
 

@@ -1,11 +1,11 @@
-"""The schedule: two Redis sorted sets of auction ids, scored by start and end time.
+"""The schedule index: two Redis sorted sets of auction ids, scored by start and end time.
 
 `schedule:start` and `schedule:end` hold auction ids scored by their start and end times
 (Unix seconds). Members are added after the creating transaction commits, moved when soft
 close extends an auction, and removed when it is cancelled. `due_claim` atomically moves
 the members due within the next second into a "claimed" set, so two dispatchers never get
 the same member; a claimed member not acknowledged in time (its worker died) goes back.
-PostgreSQL stays the truth: the sets are an index that auctions.scheduling rebuilds.
+PostgreSQL stays the truth: the sets are an index that auctions.schedule_runs rebuilds.
 """
 
 import logging
@@ -17,8 +17,8 @@ from uuid import UUID
 
 from django.db import transaction
 
-from auction_site.redis import redis_client
 from auctions.models import Auction, AuctionStatus
+from infra.redis import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from auction_site.redis import redis_client
+from infra.redis import redis_client
 
 # Delete the key only if it still holds our token: a lock that expired and was taken by
 # someone else is theirs, not ours to free.

@@ -1,6 +1,6 @@
-"""The periodic tasks beat runs, installed into django-celery-beat's tables (by a migration).
+"""The periodic tasks beat runs, installed into django-celery-beat's tables after `migrate`.
 
-One list, so the migration, tests and `manage.py migrate` on a new database all agree.
+One list: `manage.py migrate` (auction_site.apps) and the tests install the same tasks.
 """
 
 from dataclasses import dataclass

@@ -1,8 +1,8 @@
-"""Running the schedule: start and end auctions when due, exactly once, across instances.
+"""Schedule runs: start and end auctions when due, exactly once, across instances.
 
 Every second beat runs `auctions.tasks.dispatch_due`, which claims what falls due within
-the next second (auctions.schedule) and hands each auction to a worker task with that time
-as its ETA. The task starts or ends the auction through the services and acknowledges the
+the next second (auctions.schedule_index) and hands each auction to a worker task with
+that time as its ETA. The task starts or ends the auction through the services and acknowledges the
 claim. Ending takes a per-auction Redis lock, and `auction_close` re-checks the status and
 end time under the database row lock, so an auction ends once whatever runs twice.
 `schedule_reconcile` (beat, every 30 s) is the safety net for lost Redis data and downtime.
@@ -12,12 +12,12 @@ import logging
 import time
 from datetime import datetime
 
-from auction_site.locks import redis_lock
-from auction_site.redis import redis_client
 from auctions.models import Auction, AuctionStatus
-from auctions.schedule import Kind, claim_ack, schedule_index_missing, schedule_key
+from auctions.schedule_index import Kind, claim_ack, schedule_index_missing, schedule_key
 from auctions.selectors import db_now
 from auctions.services import auction_close, auction_start
+from infra.locks import redis_lock
+from infra.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
