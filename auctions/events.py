@@ -1,14 +1,58 @@
-"""Recording auction events (in the change's transaction) and shaping them as messages."""
+"""The outbox: auction events, shaped in one place and stored in the change's own transaction.
 
-from collections.abc import Iterable
+Every event's `data` is built by one of the `*_data` functions here, and every event row
+is written by `events_insert`, whichever service causes it. Once the transaction commits
+the events are handed to the publisher that delivery registered (`events_publisher_set`:
+realtime does so when its app is ready); the domain never imports delivery. A publish that
+fails or never happens is made good by the sweep, which reads the same rows.
+"""
+
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from django.db import transaction
 
-from auctions.formats import unix_seconds
+from accounts.models import User
+from auctions.formats import iso, money, unix_seconds
 from auctions.models import Auction, AuctionEvent
+
+EventPublisher = Callable[[Sequence[AuctionEvent]], object]
+
+_publisher: EventPublisher | None = None
+
+
+def events_publisher_set(publisher: EventPublisher | None) -> EventPublisher | None:
+    """Make `publisher` receive every batch of committed events; returns the previous one."""
+    global _publisher
+    previous, _publisher = _publisher, publisher
+    return previous
+
+
+def events_on_commit(events: Sequence[AuctionEvent]) -> None:
+    """Publish `events` once the current transaction commits (at once in autocommit).
+
+    Without a registered publisher (a process that delivers nothing), the sweep publishes.
+    """
+    publisher = _publisher
+    if events and publisher is not None:
+        batch = list(events)
+        transaction.on_commit(lambda: publisher(batch))
+
+
+def events_insert(
+    *, auction_id: UUID, first_seq: int, at: datetime, events: Sequence[tuple[str, dict[str, Any]]]
+) -> list[AuctionEvent]:
+    """Store `events` (type, data) with seqs from `first_seq` on, happened `at`, and publish
+    them after commit. The caller holds the auction's row lock and moves its `last_seq`."""
+    rows = AuctionEvent.objects.bulk_create(
+        AuctionEvent(auction_id=auction_id, seq=seq, type=type, payload=data, created_at=at)
+        for seq, (type, data) in enumerate(events, start=first_seq)
+    )
+    events_on_commit(rows)
+    return rows
 
 
 def event_record(
@@ -18,56 +62,81 @@ def event_record(
 
     The caller holds the auction's row lock. Bumps `auction.last_seq` and
     `auction.version` in memory; the caller saves the row in the same transaction, so
-    the event exists exactly when the change does. It is published once that
-    transaction commits (and by the sweep, should that fail).
+    the event exists exactly when the change does.
     """
-    from realtime.publish import events_publish  # delivery depends on the domain, not back
-
     auction.last_seq += 1
     auction.version += 1
-    event = AuctionEvent.objects.create(
-        auction=auction, seq=auction.last_seq, type=type, payload=data, created_at=at
+    (event,) = events_insert(
+        auction_id=auction.id, first_seq=auction.last_seq, at=at, events=[(type, data)]
     )
-    transaction.on_commit(lambda: events_publish([event]))
     return event
 
 
-def stored_events(auction_id: UUID, rows: Iterable[dict[str, Any]]) -> list[AuctionEvent]:
-    """Events a raw statement inserted and returned (id, seq, type, payload, created_at)."""
-    return [
-        AuctionEvent(
-            id=UUID(row["id"]),
-            auction_id=auction_id,
-            seq=row["seq"],
-            type=row["type"],
-            payload=row["payload"],
-            created_at=datetime.fromisoformat(row["created_at"]),
-        )
-        for row in rows
-    ]
+# What each event carries (spec §2, "Server → subscribers").
 
 
-def event_message(
-    *, auction_id: str, seq: int, type: str, data: dict[str, Any], created_at: datetime
+def bid_placed_data(
+    *,
+    bid_id: UUID,
+    amount: Decimal,
+    bidder: User,
+    current_price: Decimal,
+    min_next_bid: Decimal,
+    bid_count: int,
+    end_time: datetime,
 ) -> dict[str, Any]:
+    return {
+        "bid_id": str(bid_id),
+        "amount": money(amount),
+        "bidder": bidder.as_person(),
+        "current_price": money(current_price),
+        "min_next_bid": money(min_next_bid),
+        "bid_count": bid_count,
+        "end_time": iso(end_time),
+    }
+
+
+def auction_extended_data(*, end_time: datetime, previous_end_time: datetime) -> dict[str, Any]:
+    return {"end_time": iso(end_time), "previous_end_time": iso(previous_end_time)}
+
+
+def auction_started_data(auction: Auction) -> dict[str, Any]:
+    return {
+        "status": auction.status,
+        "start_time": iso(auction.start_time),
+        "end_time": iso(auction.end_time),
+        "current_price": money(auction.current_price),
+        "min_next_bid": money(auction.min_next_bid),
+    }
+
+
+def auction_ended_data(auction: Auction) -> dict[str, Any]:
+    """After `auction_close` decided the winner (or that there is none)."""
+    return {
+        "status": auction.status,
+        "final_price": money(auction.final_price),
+        "winner": auction.winner.as_person() if auction.winner else None,
+        "winning_bid_id": str(auction.highest_bid_id) if auction.winner_id else None,
+        "reserve_met": auction.reserve_met,
+    }
+
+
+def auction_cancelled_data(auction: Auction) -> dict[str, Any]:
+    return {"status": auction.status, "reason": auction.cancel_reason}
+
+
+# Events as WebSocket messages.
+
+
+def event_as_message(event: AuctionEvent) -> dict[str, Any]:
     """The WebSocket message for a stored event (spec §2, "Server → subscribers").
 
     `timestamp` is when the event happened, so a replayed event reads the same as live.
     """
     return {
-        "type": type,
-        "auction_id": auction_id,
-        "seq": seq,
-        "timestamp": unix_seconds(created_at),
-        "data": data,
+        "type": event.type,
+        "auction_id": str(event.auction_id),
+        "seq": event.seq,
+        "timestamp": unix_seconds(event.created_at),
+        "data": event.payload,
     }
-
-
-def event_as_message(event: AuctionEvent) -> dict[str, Any]:
-    return event_message(
-        auction_id=str(event.auction_id),
-        seq=event.seq,
-        type=event.type,
-        data=event.payload,
-        created_at=event.created_at,
-    )

@@ -1,4 +1,4 @@
-"""How money, times and people are written on the wire: one definition for Python and SQL."""
+"""How money and times are read and written on the wire."""
 
 import json
 from datetime import UTC, datetime
@@ -12,9 +12,7 @@ MAX_AMOUNT = Decimal("9999999999.99")
 # Longest numeric string worth parsing: 10 integer digits, a point and a few decimals.
 _MAX_AMOUNT_TEXT = 32
 
-# The same ISO 8601 UTC shape from Python and from PostgreSQL's to_char().
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-SQL_ISO_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
 
 def _reject_constant(name: str) -> None:

@@ -20,8 +20,13 @@ from auctions.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from auctions.events import event_record
-from auctions.formats import is_storable_text, iso, money, parse_amount
+from auctions.events import (
+    auction_cancelled_data,
+    auction_ended_data,
+    auction_started_data,
+    event_record,
+)
+from auctions.formats import is_storable_text, parse_amount
 from auctions.models import Auction, AuctionStatus, Item
 from auctions.schedule_index import schedule_auction, schedule_remove
 from auctions.selectors import db_now, parse_uuid
@@ -197,16 +202,7 @@ def auction_start(*, auction_id: UUID | str) -> bool:
         return False
     auction.status = AuctionStatus.ACTIVE
     event_record(
-        auction=auction,
-        type="auction_started",
-        at=now,
-        data={
-            "status": auction.status,
-            "start_time": iso(auction.start_time),
-            "end_time": iso(auction.end_time),
-            "current_price": money(auction.current_price),
-            "min_next_bid": money(auction.min_next_bid),
-        },
+        auction=auction, type="auction_started", at=now, data=auction_started_data(auction)
     )
     auction.save(update_fields=["status", "last_seq", "version", "updated_at"])
     return True
@@ -234,18 +230,7 @@ def auction_close(*, auction_id: UUID | str, early: bool = False) -> bool:
     auction.ended_at = now
     auction.winner = auction.highest_bidder if has_winner else None
     auction.final_price = auction.current_price if has_winner else None
-    event_record(
-        auction=auction,
-        type="auction_ended",
-        at=now,
-        data={
-            "status": auction.status,
-            "final_price": money(auction.final_price),
-            "winner": auction.winner.as_person() if auction.winner else None,
-            "winning_bid_id": str(auction.highest_bid_id) if has_winner else None,
-            "reserve_met": auction.reserve_met,
-        },
-    )
+    event_record(auction=auction, type="auction_ended", at=now, data=auction_ended_data(auction))
     schedule_remove(auction.id)
     auction.save(
         update_fields=[
@@ -284,7 +269,7 @@ def auction_cancel(*, auction_id: UUID | str, actor: User, reason: str = "") -> 
         auction=auction,
         type="auction_cancelled",
         at=auction.ended_at,
-        data={"status": auction.status, "reason": reason},
+        data=auction_cancelled_data(auction),
     )
     auction.save(
         update_fields=["status", "cancel_reason", "ended_at", "last_seq", "version", "updated_at"]

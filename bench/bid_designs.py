@@ -42,9 +42,10 @@ from django.db.models.functions import Now  # noqa: E402
 from accounts.models import User  # noqa: E402
 from auctions.errors import BidRejected, Code  # noqa: E402
 from auctions.events import event_record  # noqa: E402
-from auctions.formats import SQL_ISO_FORMAT, iso, money  # noqa: E402
+from auctions.formats import iso, money  # noqa: E402
 from auctions.models import Auction, AuctionEvent, AuctionStatus  # noqa: E402
 from auctions.services import auction_create  # noqa: E402
+from bench.original_bid_statement import PLACE_BID_SQL, SQL_ISO_FORMAT  # noqa: E402
 from bidding import services as bidding_services  # noqa: E402
 from bidding.models import Bid  # noqa: E402
 
@@ -555,9 +556,7 @@ FROM decision AS d LEFT JOIN moved AS m ON true
 
 # Bound on the server, an untyped NULL request_id is both text (the `::text` tests) and
 # varchar (the inserts), which PostgreSQL refuses; typing every use once fixes that.
-_PRODUCT_SQL_TYPED = bidding_services._PLACE_BID_SQL.replace(
-    "%(request_id)s", "%(request_id)s::text"
-)
+_PRODUCT_SQL_TYPED = PLACE_BID_SQL.replace("%(request_id)s", "%(request_id)s::text")
 
 
 def _product_statement(

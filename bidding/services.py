@@ -1,21 +1,17 @@
 """Placing a bid: every bid rule of spec §1 decided in one statement under the row lock.
 
-The whole bid transaction is a single SQL statement, run in its own transaction:
+One transaction: a single SQL statement that
 
-1. lock the auction row (`FOR UPDATE`, so it reads the latest committed state after
-   any concurrent bid) and decide the rejection code, if any, from that state and the
+1. locks the auction row (`FOR UPDATE`, so it reads the latest committed state after
+   any concurrent bid) and decides the rejection code, if any, from that state and the
    database's clock;
-2. if there is none: move the auction forward (price, highest bidder, count, soft-close
-   end, seq, version), insert the bid and its `bid_placed` event (and
-   `auction_extended` when soft close moved the end).
+2. if there is none, moves the auction forward (price, highest bidder, count, soft-close
+   end, seq, version) and inserts the bid;
 
-One round trip holds the lock, and a bid that is still high enough after a concurrent
-bid never retries. `bench/bid_designs.py` measures this against the alternatives: as a
-prepared statement it accepts 2-4x the bids per second of `select_for_update` followed
-by separate writes, or of compare-and-set on `version`.
+then, for an accepted bid, its `bid_placed` event (and `auction_extended` when soft close
+moved the end), shaped and written by the outbox (auctions.events) like every other event.
 """
 
-import json
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,13 +23,12 @@ from django.db import connection, transaction
 
 from accounts.models import User
 from auctions.errors import BidRejected, Code, NotFound
-from auctions.events import stored_events
-from auctions.formats import SQL_ISO_FORMAT, is_storable_text, iso, money, parse_amount
+from auctions.events import auction_extended_data, bid_placed_data, events_insert
+from auctions.formats import is_storable_text, iso, money, parse_amount
 from auctions.schedule_index import schedule_end_moved
 from auctions.selectors import parse_uuid
 from bidding.models import BidRequest
 from bidding.ratelimit import bid_rate_allows
-from realtime.publish import events_publish
 
 MAX_REQUEST_ID_LENGTH = 64
 
@@ -106,7 +101,7 @@ claim AS (
 ),
 """
 
-_MOVE_AND_RECORD = f"""
+_MOVE_AND_RECORD = """
 moved AS (
     UPDATE auctions_auction AS a
     SET current_price = %(amount)s::numeric,
@@ -118,7 +113,7 @@ moved AS (
         version = a.version + 1,
         updated_at = d.decided_at
     FROM decision AS d
-    WHERE a.id = d.id AND d.rejection IS NULL {{claimed}}
+    WHERE a.id = d.id AND d.rejection IS NULL {claimed}
     RETURNING d.last_seq + 1 AS seq, a.current_price, a.min_increment, a.bid_count,
               a.end_time, d.end_time AS previous_end_time,
               d.extended_end_time IS NOT NULL AS extended, d.decided_at
@@ -126,42 +121,12 @@ moved AS (
 new_bid AS (
     INSERT INTO bidding_bid (id, auction_id, bidder_id, amount, request_id, seq, created_at)
     SELECT %(bid_id)s::uuid, %(auction_id)s::uuid, %(bidder_id)s::uuid, %(amount)s::numeric,
-           {{request_id}}, seq, decided_at
+           {request_id}, seq, decided_at
     FROM moved
-),
-new_events AS (
-    INSERT INTO auctions_auctionevent (id, auction_id, seq, type, payload, created_at)
-    SELECT gen_random_uuid(), %(auction_id)s::uuid, seq, 'bid_placed',
-           jsonb_build_object(
-               'bid_id', %(bid_id)s::uuid::text,
-               'amount', current_price::text,
-               'bidder', jsonb_build_object('id', %(bidder_id)s::uuid::text,
-                                            'name', %(bidder_name)s::text),
-               'current_price', current_price::text,
-               'min_next_bid', (current_price + min_increment)::text,
-               'bid_count', bid_count,
-               'end_time', to_char(end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}')),
-           decided_at
-    FROM moved
-    UNION ALL
-    SELECT gen_random_uuid(), %(auction_id)s::uuid, seq + 1, 'auction_extended',
-           jsonb_build_object(
-               'end_time', to_char(end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}'),
-               'previous_end_time',
-                   to_char(previous_end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}')),
-           decided_at
-    FROM moved
-    WHERE extended
-    RETURNING id, seq, type, payload, created_at
 )
 SELECT d.rejection, d.current_price, d.min_next_bid,
        m.seq, m.current_price + m.min_increment, m.end_time, m.extended,
-       {{duplicate}} AS duplicate,
-       (SELECT json_agg(json_build_object(
-                   'id', id, 'seq', seq, 'type', type, 'payload', payload,
-                   'created_at', to_char(created_at AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}'))
-               ORDER BY seq)::text
-        FROM new_events) AS events
+       {duplicate} AS duplicate, m.bid_count, m.previous_end_time, m.decided_at
 FROM decision AS d LEFT JOIN moved AS m ON true
 """
 
@@ -237,34 +202,57 @@ def bid_place(
     auction_uuid = parse_uuid(auction_id)
     parsed_amount = parse_amount(amount)
     bid_id = uuid.uuid4()
-    row = _execute_prepared(
-        _PLACE_BID_SQL if request_id is None else _PLACE_BID_WITH_REQUEST_ID_SQL,
-        {
-            "auction_id": auction_uuid,
-            "bidder_id": bidder.id,
-            "bidder_name": bidder.username,
-            "amount": parsed_amount,
-            "request_id": request_id,
-            "bid_id": bid_id,
-        },
-    )
-    if row is None:
-        raise NotFound()
-    (
-        rejection,
-        current_price,
-        min_next_bid,
-        seq,
-        next_bid,
-        end_time,
-        extended,
-        duplicate,
-        events,
-    ) = row
-    if events:
-        # Autocommit: this runs at once; inside an outer transaction, once it commits.
-        stored = stored_events(auction_uuid, json.loads(events))
-        transaction.on_commit(lambda: events_publish(stored))
+    with transaction.atomic():
+        row = _fetch_prepared(
+            _PLACE_BID_SQL if request_id is None else _PLACE_BID_WITH_REQUEST_ID_SQL,
+            {
+                "auction_id": auction_uuid,
+                "bidder_id": bidder.id,
+                "amount": parsed_amount,
+                "request_id": request_id,
+                "bid_id": bid_id,
+            },
+        )
+        if row is None:
+            raise NotFound()
+        (
+            rejection,
+            current_price,
+            min_next_bid,
+            seq,
+            next_bid,
+            end_time,
+            extended,
+            duplicate,
+            bid_count,
+            previous_end_time,
+            decided_at,
+        ) = row
+        if rejection is None and not duplicate:
+            events = [
+                (
+                    "bid_placed",
+                    bid_placed_data(
+                        bid_id=bid_id,
+                        amount=parsed_amount,
+                        bidder=bidder,
+                        current_price=parsed_amount,
+                        min_next_bid=next_bid,
+                        bid_count=bid_count,
+                        end_time=end_time,
+                    ),
+                )
+            ]
+            if extended:
+                events.append(
+                    (
+                        "auction_extended",
+                        auction_extended_data(
+                            end_time=end_time, previous_end_time=previous_end_time
+                        ),
+                    )
+                )
+            events_insert(auction_id=auction_uuid, first_seq=seq, at=decided_at, events=events)
     if duplicate:
         return _replay(BidRequest.objects.get(bidder=bidder, request_id=request_id))
     if rejection is not None:
@@ -284,19 +272,9 @@ def bid_place(
     )
 
 
-def _execute_prepared(sql: str, params: dict[str, Any]) -> tuple | None:
-    """Run one statement as its own transaction (a savepoint inside an outer one).
-
-    The statement is prepared server-side on first use per connection: planning this
-    statement costs as much as running it, and Django binds parameters client-side.
-    """
-    if connection.in_atomic_block:
-        with transaction.atomic():
-            return _fetch_prepared(sql, params)
-    return _fetch_prepared(sql, params)
-
-
 def _fetch_prepared(sql: str, params: dict[str, Any]) -> tuple | None:
+    """Run one statement, prepared server-side on first use per connection: planning this
+    statement costs as much as running it, and Django binds parameters client-side."""
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)

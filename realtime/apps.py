@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class RealtimeConfig(AppConfig):
     name = "realtime"
     verbose_name = "Real-time delivery"
+
+    def ready(self) -> None:
+        # The domain records events and asks for them to be published after commit
+        # (auctions.events); delivery tells it how, so the domain never imports delivery.
+        from auctions.events import events_publisher_set
+        from realtime.publish import events_publish
+
+        events_publisher_set(events_publish)

@@ -17,7 +17,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-import bidding.services
+from auctions.events import events_publisher_set
 from auctions.formats import iso
 from auctions.models import AuctionEvent, AuctionStatus
 from auctions.services import auction_cancel, auction_close, auction_start
@@ -60,9 +60,11 @@ def live_publishing_lost(monkeypatch) -> Any:
 
     @contextmanager
     def lost() -> Iterator[None]:
-        with monkeypatch.context() as patch:
-            patch.setattr(bidding.services, "events_publish", lambda events: False)
+        publisher = events_publisher_set(lambda events: False)
+        try:
             yield
+        finally:
+            events_publisher_set(publisher)
 
     return lost
 
