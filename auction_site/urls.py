@@ -3,8 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 
+from api.site import api, api_not_found
 from auction_site import health
-from auction_site.api import api, api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,6 +14,5 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     # Pages (spec §4).
-    path("accounts/", include("accounts.urls")),
-    path("", include("auctions.urls")),
+    path("", include("pages.urls")),
 ]

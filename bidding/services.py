@@ -29,16 +29,10 @@ from auctions.schedule_index import schedule_end_moved
 from auctions.selectors import parse_uuid
 from bidding.models import BidRequest
 from bidding.ratelimit import bid_rate_allows
+from bidding.rejections import rejection_text
 
 MAX_REQUEST_ID_LENGTH = 64
 
-REJECTION_MESSAGES = {
-    Code.BID_TOO_LOW: "The bid is below the minimum next bid.",
-    Code.AUCTION_NOT_ACTIVE: "The auction is not open for bids.",
-    Code.AUCTION_ENDED: "The auction has ended.",
-    Code.OWN_AUCTION: "You cannot bid on your own auction.",
-    Code.ALREADY_HIGHEST: "You are already the highest bidder.",
-}
 
 # Parameters are cast where used: the statement is prepared server-side, and
 # PostgreSQL must deduce one type per parameter.
@@ -198,7 +192,7 @@ def bid_place(
     rejected bid).
     """
     if not bid_rate_allows(user_id=bidder.id):
-        raise BidRejected(Code.RATE_LIMITED, "Too many bids; slow down and try again.")
+        raise BidRejected(Code.RATE_LIMITED, rejection_text(Code.RATE_LIMITED, {}))
     auction_uuid = parse_uuid(auction_id)
     parsed_amount = parse_amount(amount)
     bid_id = uuid.uuid4()
@@ -282,11 +276,8 @@ def _fetch_prepared(sql: str, params: dict[str, Any]) -> tuple | None:
 
 
 def _rejected(code: Code, current_price: Decimal, min_next_bid: Decimal) -> BidRejected:
-    return BidRejected(
-        code,
-        REJECTION_MESSAGES[code],
-        {"current_price": money(current_price), "min_next_bid": money(min_next_bid)},
-    )
+    data = {"current_price": money(current_price), "min_next_bid": money(min_next_bid)}
+    return BidRejected(code, rejection_text(code, data), data)
 
 
 def _replay(earlier: BidRequest) -> BidAccepted:

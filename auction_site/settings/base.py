@@ -41,10 +41,13 @@ INSTALLED_APPS = [
     "channels",
     "django_celery_beat",
     "ninja",
+    # The domain, lowest layer first: each imports only those above it in this list.
     "accounts",
     "auctions",
     "bidding",
+    # What the domain is reached through; then the project, which ties it all together.
     "realtime",
+    "staff",
     "auction_site",
 ]
 

@@ -9,7 +9,8 @@ import pytest
 from django.test import RequestFactory, override_settings
 from django.utils import timezone
 
-from auction_site.api import STATUS_BY_CODE, api
+from api.base import STATUS_BY_CODE
+from api.site import api
 from auctions.errors import BidRejected, Code
 from auctions.models import Auction, AuctionStatus
 from auctions.services import auction_close
@@ -441,7 +442,7 @@ class TestPlaceBid:
         assert response.status_code == 409
         assert response.json() == {
             "code": "bid_too_low",
-            "message": "The bid is below the minimum next bid.",
+            "message": "Your bid is too low: the next bid must be at least 10.00.",
             "data": {"current_price": "10.00", "min_next_bid": "10.00"},
         }
 

@@ -6,38 +6,17 @@ or through the API (`auction_create`), not here, so the rules live in one place.
 """
 
 import json
-from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils.html import format_html
 
-from accounts.admin import UuidSearchMixin
 from auctions.errors import DomainError
 from auctions.models import Auction, AuctionEvent, Item
 from auctions.services import auction_cancel, auction_close
 from bidding.models import Bid
-
-
-class ReadOnlyAdminMixin:
-    """Records nobody may add, change or delete by hand; staff may view them."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-
-def changelist_link(model: type[Model], text: str, **filters: Any) -> str:
-    query = "&".join(f"{key}={value}" for key, value in filters.items())
-    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-    return format_html('<a href="{}?{}">{}</a>', url, query, text)
+from staff.common import ReadOnlyAdminMixin, UuidSearchMixin, changelist_link
 
 
 class AuctionInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -1,6 +1,5 @@
 """Bid pages: placing a bid from the auction page's form (no JavaScript needed), and "my bids"."""
 
-from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
@@ -9,31 +8,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from auctions.errors import Code, DomainError
+from auctions.errors import DomainError
+from bidding.rejections import rejection_text
 from bidding.selectors import bid_standings
 from bidding.services import bid_place, check_request_id
-
-# Every bid rejection in plain words: the one place pages (and auction.js, which gets this
-# table in the page) turn a code into a sentence. `{min_next_bid}` and `{current_price}`
-# are filled in from the rejection's data.
-BID_REJECTION_TEXT: dict[str, str] = {
-    Code.BID_TOO_LOW: "Your bid is too low: the next bid must be at least {min_next_bid}.",
-    Code.AUCTION_NOT_ACTIVE: "This auction is not open for bids.",
-    Code.AUCTION_ENDED: "Sorry, this auction has already ended.",
-    Code.OWN_AUCTION: "You cannot bid on your own auction.",
-    Code.ALREADY_HIGHEST: "You are already the highest bidder.",
-    Code.INVALID_AMOUNT: "Please enter an amount such as 150 or 150.10 (at most 2 decimals).",
-    Code.NOT_FOUND: "This auction does not exist.",
-    Code.RATE_LIMITED: "You are bidding too fast. Wait a moment and try again.",
-}
-
-
-def bid_rejection_text(code: str, data: dict[str, Any]) -> str:
-    """The sentence a bidder sees for a rejected bid."""
-    text = BID_REJECTION_TEXT.get(code, "Your bid was not accepted.")
-    for key in ("min_next_bid", "current_price"):
-        text = text.replace("{" + key + "}", str(data.get(key) or ""))
-    return text
 
 
 @login_required
@@ -54,7 +32,7 @@ def bid_create(request: HttpRequest, auction_id: UUID) -> HttpResponse:
             request_id=request_id,
         )
     except DomainError as rejected:  # BidRejected, or NotFound for a deleted auction
-        messages.error(request, bid_rejection_text(rejected.code, rejected.data))
+        messages.error(request, rejection_text(rejected.code, rejected.data))
     else:
         messages.success(
             request, f"Your bid of {accepted.as_data()['amount']} is the highest bid now."

@@ -10,9 +10,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.forms import ApiTokenForm, SignupForm
 from accounts.models import ApiToken
 from accounts.services import api_token_create, api_token_revoke, user_create
+from pages.forms import ApiTokenForm, SignupForm
 
 # The session key that carries a new token to the one page that shows it.
 NEW_TOKEN_SESSION_KEY = "new_api_token"

@@ -10,12 +10,12 @@ from django.shortcuts import redirect, render
 
 from auctions.errors import DomainError, NotFound
 from auctions.formats import iso
-from auctions.forms import AuctionCreateForm
 from auctions.models import AuctionStatus
 from auctions.selectors import auction_get, auction_list, auction_snapshot, db_now
 from auctions.services import auction_create
+from bidding.rejections import REJECTION_TEXT
 from bidding.selectors import bid_history
-from bidding.views import BID_REJECTION_TEXT
+from pages.forms import AuctionCreateForm
 
 HOME_LIST_LIMIT = 30
 RECENTLY_ENDED_LIMIT = 10
@@ -51,7 +51,7 @@ def auction_detail(request: HttpRequest, auction_id: UUID) -> HttpResponse:
             "auction_id": str(auction.id),
             "user_id": str(user.id) if user.is_authenticated else None,
             "server_now": iso(db_now()),
-            "rejections": {str(code): text for code, text in BID_REJECTION_TEXT.items()},
+            "rejections": {str(code): text for code, text in REJECTION_TEXT.items()},
         },
     }
     return render(request, "auctions/detail.html", context)

@@ -1,41 +1,15 @@
 """Staff admin for users and their API tokens (tokens are created by the service, never here)."""
 
-from uuid import UUID
-
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import ApiToken, User
 from accounts.services import api_token_create
+from staff.common import UuidSearchMixin
 
 TOKEN_FIELDS = ("name", "prefix", "created_at", "last_used_at")
-
-
-def _as_uuid(text: str) -> UUID | None:
-    try:
-        return UUID(text.strip())
-    except ValueError:
-        return None
-
-
-class UuidSearchMixin:
-    """A search term that is a UUID finds rows by these id fields (using their index).
-
-    Django's "=id" search would compare `id::text` case-insensitively, which scans the table.
-    """
-
-    uuid_search_fields: tuple[str, ...] = ("id",)
-
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
-        if (uuid := _as_uuid(search_term)) is not None:
-            return queryset.filter(
-                Q.create([(field, uuid) for field in self.uuid_search_fields], connector=Q.OR)
-            ), False
-        return super().get_search_results(request, queryset, search_term)
 
 
 class ApiTokenInline(admin.TabularInline):

@@ -1,11 +1,36 @@
-"""The create-auction form: an item and its auction in one, checked by auctions.services."""
+"""The pages' forms: signing up, naming an API token, and creating an auction.
+
+They only shape input; the services (accounts, auctions) decide what is valid.
+"""
 
 from datetime import UTC
 from typing import Any
 
 from django import forms
+from django.contrib.auth.forms import UserCreationForm
 
+from accounts.models import User
 from auctions.errors import DomainError
+
+
+class SignupForm(UserCreationForm):
+    """Username, optional email and a password checked by AUTH_PASSWORD_VALIDATORS."""
+
+    email = forms.EmailField(label="Email (optional)", required=False)
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ("username", "email")
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label="Token name",
+        max_length=100,
+        required=False,
+        help_text="Optional: what the token is for, e.g. “trading bot”.",
+    )
+
 
 MAX_DURATION_MINUTES = 365 * 24 * 60
 MAX_EXTENSION_SECONDS = 24 * 3600

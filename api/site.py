@@ -1,59 +1,29 @@
-"""The HTTP JSON API (spec §3): the NinjaAPI instance, JSON in and out, errors, pagination."""
+"""The HTTP JSON API (spec §3): the NinjaAPI instance, its routers, and every error as JSON."""
 
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver
-from django.utils.module_loading import import_string
-from ninja import Field, NinjaAPI, Schema
+from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.operation import Operation
-from ninja.parser import Parser
-from ninja.renderers import JSONRenderer
-from ninja.responses import NinjaJSONEncoder
 
-from accounts.auth import api_auth
+from api import auctions, bids
+from api.auth import api_auth
+from api.base import (
+    METHOD_NOT_ALLOWED,
+    REQUEST_TOO_LARGE,
+    STATUS_BY_CODE,
+    BodyNotObject,
+    DecimalJSONParser,
+    ExactJSONRenderer,
+    InvalidJSONBody,
+)
 from auctions.errors import Code, DomainError
-from auctions.formats import iso, parse_json
-
-# Answers of the HTTP layer itself, with no counterpart in the domain's `Code`.
-METHOD_NOT_ALLOWED = "method_not_allowed"
-REQUEST_TOO_LARGE = "request_too_large"
-
-# The one place a DomainError code becomes an HTTP status.
-STATUS_BY_CODE: dict[str, int] = {
-    Code.BID_TOO_LOW: 409,
-    Code.AUCTION_NOT_ACTIVE: 409,
-    Code.AUCTION_ENDED: 409,
-    Code.OWN_AUCTION: 409,
-    Code.ALREADY_HIGHEST: 409,
-    Code.INVALID_AMOUNT: 422,
-    Code.NOT_FOUND: 404,
-    Code.RATE_LIMITED: 429,
-    Code.INVALID_JSON: 400,
-    Code.INVALID_MESSAGE: 400,
-    Code.UNKNOWN_TYPE: 400,
-    Code.TOO_MANY_SUBSCRIPTIONS: 409,
-    Code.VALIDATION_ERROR: 422,
-    Code.ITEM_UNAVAILABLE: 409,
-    Code.NOT_CANCELLABLE: 409,
-    Code.NOT_AUTHENTICATED: 401,
-    Code.PERMISSION_DENIED: 403,
-    METHOD_NOT_ALLOWED: 405,
-    REQUEST_TOO_LARGE: 413,
-}
-
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
-# PostgreSQL's bigint: OFFSET and seq comparisons beyond it would fail in the database.
-MAX_BIGINT = 2**63 - 1
 
 DESCRIPTION = """\
 JSON over HTTP for the auction service (spec §3).
@@ -74,45 +44,6 @@ more to say; `bid_rejected` codes carry `current_price` and `min_next_bid`.
 **Lists.** `{"count": N, "next": URL or null, "results": [...]}` with `?limit=`
 (1 to 500, default 50) and `?offset=`.
 """
-
-
-class InvalidJSONBody(ValueError):
-    """The request body is not plain JSON."""
-
-
-class BodyNotObject(ValueError):
-    """The request body is JSON, but not the object every operation takes."""
-
-
-class DecimalJSONParser(Parser):
-    """JSON bodies as the APIs read them: numbers with decimals become exact Decimals."""
-
-    def parse_body(self, request: HttpRequest) -> Any:
-        try:
-            body = parse_json(request.body)
-        except ValueError as exc:
-            raise InvalidJSONBody(f"The request body is not valid JSON: {exc}") from exc
-        if not isinstance(body, dict):
-            raise BodyNotObject("The request body must be a JSON object.")
-        return body
-
-
-class ExactJSONEncoder(NinjaJSONEncoder):
-    """Decimals as exact fixed-point strings and times in our ISO shape, never via float."""
-
-    def default(self, o: Any) -> Any:
-        if isinstance(o, Decimal):
-            if not o.is_finite():
-                raise ValueError(f"{o} cannot be written as JSON")
-            return format(o, "f")
-        if isinstance(o, datetime):
-            return iso(o)
-        return super().default(o)
-
-
-class ExactJSONRenderer(JSONRenderer):
-    encoder_class = ExactJSONEncoder
-    json_dumps_params = {"allow_nan": False}
 
 
 def error_response(
@@ -220,18 +151,10 @@ def _json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
 
 
 class AuctionAPI(NinjaAPI):
-    """NinjaAPI whose routers are mounted on first use, and whose every error is JSON."""
-
-    # Import paths, so the routers can import this module's helpers without an import cycle.
-    routers: Sequence[tuple[str, str]] = (("/auctions/", "auctions.api.router"),)
-    _routers_mounted = False
+    """NinjaAPI whose every error is JSON."""
 
     @property
     def urls(self) -> tuple[list[URLPattern | URLResolver], str, str]:
-        if not self._routers_mounted:
-            for prefix, router in self.routers:
-                self.add_router(prefix, import_string(router))
-            self._routers_mounted = True
         patterns, app_name, namespace = super().urls
         wrapped = [
             URLPattern(p.pattern, _json_errors(p.callback), p.default_args, p.name)
@@ -261,42 +184,5 @@ api.add_exception_handler(HttpError, _http_error)
 api.add_exception_handler(Http404, _not_found)
 api.add_exception_handler(DjangoPermissionDenied, _permission_denied)
 api.add_exception_handler(RequestDataTooBig, _too_large)
-
-
-# Pagination (spec §3): {"count", "next", "results"} with ?limit= and ?offset=.
-
-
-class PageQuery(Schema):
-    limit: int = Field(
-        DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT}."
-    )
-    offset: int = Field(0, ge=0, le=MAX_BIGINT, description="How many results to skip.")
-
-
-M = TypeVar("M", bound=Model)
-
-
-def page(
-    request: HttpRequest, *, paging: PageQuery, count: int, results: list[Any]
-) -> dict[str, Any]:
-    """One page of a list: `next` is the absolute URL of the following page, or None."""
-    following = paging.offset + paging.limit
-    next_url = None
-    if following < count:
-        query = request.GET.copy()
-        query["limit"] = str(paging.limit)
-        query["offset"] = str(following)
-        next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
-    return {"count": count, "next": next_url, "results": results}
-
-
-def paginate(
-    request: HttpRequest,
-    rows: QuerySet[M],
-    *,
-    paging: PageQuery,
-    shape: Callable[[M], dict[str, Any]],
-) -> dict[str, Any]:
-    """One page of a queryset, each row shaped for the wire."""
-    window = rows[paging.offset : paging.offset + paging.limit]
-    return page(request, paging=paging, count=rows.count(), results=[shape(row) for row in window])
+api.add_router("/auctions/", auctions.router)
+api.add_router("/auctions/", bids.router)

@@ -2,9 +2,8 @@
 
 from django.contrib import admin
 
-from accounts.admin import UuidSearchMixin
-from auctions.admin import ReadOnlyAdminMixin
 from bidding.models import Bid, BidRequest
+from staff.common import ReadOnlyAdminMixin, UuidSearchMixin
 
 
 @admin.register(Bid)

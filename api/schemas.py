@@ -1,0 +1,50 @@
+"""Types the HTTP API's endpoints share: money, times, people and errors on the wire."""
+
+from typing import Annotated, Any
+
+from ninja import Field, Schema
+from pydantic import AwareDatetime, BeforeValidator, WithJsonSchema
+
+# Amounts reach the services untouched (a Decimal from the JSON parser, or a string):
+# `Any` keeps pydantic from coercing them through float; the services validate them.
+Amount = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"},
+                {"type": "number"},
+            ],
+            "description": "Money: > 0, at most 2 decimals, at most 9999999999.99. "
+            'A JSON number (parsed exactly) or a numeric string such as "150.10".',
+            "examples": ["150.10"],
+        }
+    ),
+]
+Money = Annotated[str, Field(examples=["150.10"], pattern=r"^\d+\.\d{2}$")]
+Time = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+RequestId = Annotated[
+    Any,
+    WithJsonSchema({"type": "string", "maxLength": 64, "description": "Idempotency key."}),
+]
+
+
+def _text_only(value: Any) -> Any:
+    # Pydantic would also read numbers as Unix times; the contract says ISO 8601.
+    if value is not None and not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 string, e.g. 2026-11-24T10:00:00Z")
+    return value
+
+
+IsoTime = Annotated[AwareDatetime, BeforeValidator(_text_only)]
+
+
+class ErrorOut(Schema):
+    code: str
+    message: str
+    data: dict[str, Any] | None = None
+
+
+class PersonOut(Schema):
+    id: str
+    name: str

@@ -1,0 +1,28 @@
+"""Page routes (spec §4): the auction page is /auctions/<id>/, log in is /accounts/login/."""
+
+from django.urls import include, path
+
+from pages import accounts, auctions, bids
+
+account_patterns = [
+    path("login/", accounts.SiteLoginView.as_view(), name="login"),
+    path("logout/", accounts.SiteLogoutView.as_view(), name="logout"),
+    path("signup/", accounts.signup, name="signup"),
+    path("tokens/", accounts.api_tokens, name="tokens"),
+    path("tokens/new/", accounts.api_token_new, name="token_new"),
+    path("tokens/<uuid:token_id>/revoke/", accounts.api_token_delete, name="token_revoke"),
+]
+
+auction_patterns = [
+    path("", auctions.home, name="home"),
+    path("auctions/new/", auctions.auction_new, name="new"),
+    path("auctions/mine/", auctions.my_auctions, name="mine"),
+    path("auctions/<uuid:auction_id>/", auctions.auction_detail, name="detail"),
+    path("auctions/<uuid:auction_id>/bid/", bids.bid_create, name="bid"),
+    path("bids/mine/", bids.my_bids, name="my_bids"),
+]
+
+urlpatterns = [
+    path("accounts/", include((account_patterns, "accounts"))),
+    path("", include((auction_patterns, "auctions"))),
+]
