@@ -1,9 +1,9 @@
-"""The WebSocket API (spec §2): subscribe, unsubscribe, place_bid, ping, and event delivery.
+"""The WebSocket API (spec §2): the connection's protocol, and sending each event in order.
 
-Each subscription remembers the last seq it sent. A live event at or below it is a
-repeat and is dropped; one beyond the next seq reveals a gap, which is filled from the
-stored events first. So every subscriber gets every event exactly once, in order, from
-at-least-once publishing. The live path touches no database.
+Messages in are parsed (realtime.protocol) and answered by calling the services; events
+out go through one `EventOrder` per subscription (realtime.ordering), which turns
+at-least-once publishing into every event exactly once, in seq order. Stored events are
+read through the process's shared reads (realtime.shared_reads), never on the live path.
 """
 
 import asyncio
@@ -14,19 +14,19 @@ import time
 from typing import Any
 from uuid import UUID
 
-from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from auctions.errors import Code, DomainError
-from auctions.events import event_as_message
-from auctions.selectors import auction_get, auction_snapshot, event_list
 from bidding.services import bid_place
 from realtime.db import in_db_thread
 from realtime.flow import SendWindow
+from realtime.internals import get_handler_name
+from realtime.ordering import EventOrder
 from realtime.protocol import ClientMessage, ProtocolError, parse_client_message
 from realtime.publish import EVENT_MESSAGE_TYPE, auction_group
+from realtime.shared_reads import SharedReads
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +41,8 @@ CLOSE_UNAVAILABLE = 4503
 # Messages a connection may be sent while its client is not reading, before it is closed.
 MAX_SENT_WHILE_BLOCKED = 1000
 # How long an event that arrived ahead of a gap waits for the missing ones to arrive live
-# before they are read from the database.
+# before they are read from the database: two commits' publishes often cross.
 GAP_GRACE_SECONDS = 0.05
-# Replays and gap fills read stored events in pages of this size.
-REPLAY_PAGE = 500
 
 
 def _dump(message: dict[str, Any]) -> str:
@@ -53,66 +51,6 @@ def _dump(message: dict[str, Any]) -> str:
 
 def _now() -> float:
     return round(time.time(), 3)
-
-
-@in_db_thread
-def _snapshot(auction_id: UUID) -> dict[str, Any]:
-    return auction_snapshot(auction_get(auction_id=auction_id, for_snapshot=True))
-
-
-@in_db_thread
-def _stored_texts(auction_id: UUID, after: int, upto: int) -> list[tuple[int, str]]:
-    limit = min(REPLAY_PAGE, upto - after)
-    events = event_list(auction_id=auction_id, since_seq=after, limit=limit)
-    return [(event.seq, _dump(event_as_message(event))) for event in events]
-
-
-# Pages being read, by (auction, after, upto). The connections of a process that follow
-# an auction see the same gap at the same moment (and a reconnect storm resumes from the
-# same seq): they share one read instead of each querying the database. Events up to
-# `upto` are committed before anyone asks, so a read begun earlier serves later askers.
-_pages_in_flight: dict[tuple[UUID, int, int], asyncio.Future] = {}
-
-
-async def _stored_page(auction_id: UUID, after: int, upto: int) -> list[tuple[int, str]]:
-    key = (auction_id, after, upto)
-    page = _pages_in_flight.get(key)
-    if page is None:
-        page = _pages_in_flight[key] = asyncio.ensure_future(_stored_texts(*key))
-        page.add_done_callback(lambda _: _pages_in_flight.pop(key, None))
-    # Shielded: one asker going away must not cancel the read for the others.
-    return await asyncio.shield(page)
-
-
-# Snapshot reads, per auction: the one running, and the one that starts after it. A
-# subscriber's snapshot must be read after it joined the group, or an event published in
-# between would reach neither; so it never joins a read already running, only the next
-# one. Everyone who subscribes while a read runs shares the next (a page load of a busy
-# auction, a reconnect storm): one query per auction at a time, per process.
-_snapshots_running: dict[UUID, asyncio.Task] = {}
-_snapshots_next: dict[UUID, asyncio.Task] = {}
-
-
-async def _shared_snapshot(auction_id: UUID) -> dict[str, Any]:
-    """The auction's snapshot, read after this call began. Callers must not change it."""
-    read = _snapshots_next.get(auction_id)
-    if read is None:
-        read = _snapshots_next[auction_id] = asyncio.ensure_future(_read_after_running(auction_id))
-    # Shielded: one subscriber going away must not cancel the read for the others.
-    return await asyncio.shield(read)
-
-
-async def _read_after_running(auction_id: UUID) -> dict[str, Any]:
-    running = _snapshots_running.get(auction_id)
-    if running is not None:
-        await asyncio.wait([running])
-    # From here on, new subscribers wait for the read after this one.
-    this = _snapshots_running[auction_id] = _snapshots_next.pop(auction_id)
-    try:
-        return await _snapshot(auction_id)
-    finally:
-        if _snapshots_running.get(auction_id) is this:
-            del _snapshots_running[auction_id]
 
 
 @in_db_thread
@@ -127,12 +65,14 @@ def _place_bid(message: ClientMessage, user: Any) -> dict[str, Any]:
 
 
 class AuctionConsumer(AsyncWebsocketConsumer):
+    # Every connection of the process shares these reads.
+    reads = SharedReads()
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # Per auction followed: the last seq sent, events that arrived ahead of a gap,
-        # and the task that fills the gap from the database if it does not close itself.
-        self.last_sent: dict[str, int] = {}
-        self.held: dict[str, dict[int, str]] = {}
-        self.gap_fills: dict[str, asyncio.Task] = {}
+        # Per auction followed: its delivery order, and the task that fills a gap from the
+        # database if the gap does not close by itself.
+        self.orders: dict[str, EventOrder] = {}
+        self.gap_fills: dict[str, asyncio.Task[None]] = {}
         # Live events that arrived while a client message was being handled wait here.
         self.handling_client = False
         self.deferred_events: list[dict[str, Any]] = []
@@ -165,8 +105,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
 
     async def leave_all(self) -> None:
         """Leave every group this connection joined. Never raises."""
-        auction_ids = list(self.last_sent)
-        self.last_sent.clear()
+        auction_ids = list(self.orders)
+        self.orders.clear()
         for auction_id in auction_ids:
             self.forget_gap(auction_id)
             try:
@@ -228,10 +168,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
 
     async def on_subscribe(self, message: ClientMessage) -> None:
         auction_id = str(message.auction_id)
-        if (
-            auction_id not in self.last_sent
-            and len(self.last_sent) >= settings.WS_MAX_SUBSCRIPTIONS
-        ):
+        if auction_id not in self.orders and len(self.orders) >= settings.WS_MAX_SUBSCRIPTIONS:
             raise ProtocolError(
                 Code.TOO_MANY_SUBSCRIPTIONS,
                 f"At most {settings.WS_MAX_SUBSCRIPTIONS} subscriptions per connection.",
@@ -247,9 +184,9 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAVAILABLE)
             raise StopConsumer() from None
         try:
-            snapshot = await _shared_snapshot(message.auction_id)
+            snapshot = await self.reads.snapshot(message.auction_id)
         except DomainError as error:
-            if auction_id not in self.last_sent:
+            if auction_id not in self.orders:
                 await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
             raise ProtocolError(error.code, error.message, message.request_id) from error
         await self.reply("subscribed", message.request_id, auction_id=auction_id, data=snapshot)
@@ -261,14 +198,14 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             else min(message.since_seq, snapshot["seq"])
         )
         self.forget_gap(auction_id)
-        self.last_sent[auction_id] = start
+        order = self.orders[auction_id] = EventOrder(last_sent=start)
         # Events after the snapshot arrive live: the group was joined before it was read.
-        await self.send_stored(auction_id, upto=snapshot["seq"])
+        await self.send_stored(auction_id, order, upto=snapshot["seq"])
 
     async def on_unsubscribe(self, message: ClientMessage) -> None:
         auction_id = str(message.auction_id)
         self.forget_gap(auction_id)
-        if self.last_sent.pop(auction_id, None) is not None:
+        if self.orders.pop(auction_id, None) is not None:
             try:
                 await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
             except Exception:  # Redis is away; the event stream is ignored from now on anyway
@@ -294,50 +231,32 @@ class AuctionConsumer(AsyncWebsocketConsumer):
     # Server → subscribers
 
     async def auction_event(self, event: dict[str, Any]) -> None:
-        auction_id, seq = event["auction_id"], event["seq"]
-        last = self.last_sent.get(auction_id)
-        if last is None or seq <= last:
-            return  # not subscribed (any more), or already sent
-        if seq == last + 1:
-            await self.send_in_order(auction_id, seq, event["text"])
-            await self.release_held(auction_id)
-            return
-        # A gap. Events of two commits often arrive in the other order within
-        # milliseconds: hold this one, and fill from the database only if the gap stays.
-        held = self.held.setdefault(auction_id, {})
-        held[seq] = event["text"]
-        if auction_id not in self.gap_fills:
-            self.gap_fills[auction_id] = asyncio.create_task(self.fill_gap_later(auction_id))
+        auction_id = event["auction_id"]
+        order = self.orders.get(auction_id)
+        if order is None:
+            return  # not subscribed (any more)
+        order.offer(event["seq"], event["text"])
+        await self.deliver(auction_id, order)
+        if order.missing() is not None and auction_id not in self.gap_fills:
+            self.gap_fills[auction_id] = asyncio.create_task(self.fill_gap_later(auction_id, order))
 
-    async def send_in_order(self, auction_id: str, seq: int, text: str) -> None:
-        # Claim the seq before sending, so nothing else sends it meanwhile.
-        self.last_sent[auction_id] = seq
-        await self.send_counted(text)
+    async def deliver(self, auction_id: str, order: EventOrder) -> None:
+        """Send every event that is next in order, while this is still the subscription."""
+        while self.orders.get(auction_id) is order and (text := order.take_next()) is not None:
+            await self.send_counted(text)
+        task = self.gap_fills.get(auction_id)
+        if order.missing() is None and task is not None and task is not asyncio.current_task():
+            del self.gap_fills[auction_id]
+            task.cancel()
 
-    async def release_held(self, auction_id: str) -> None:
-        """Send the held events that now follow on; forget those already sent."""
-        held = self.held.get(auction_id)
-        while held and auction_id in self.last_sent:
-            next_seq = self.last_sent[auction_id] + 1
-            for seq in [s for s in held if s < next_seq]:
-                del held[seq]
-            if next_seq not in held:
-                break
-            await self.send_in_order(auction_id, next_seq, held.pop(next_seq))
-        if not held:
-            self.held.pop(auction_id, None)
-            task = self.gap_fills.pop(auction_id, None)
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-
-    async def fill_gap_later(self, auction_id: str) -> None:
+    async def fill_gap_later(self, auction_id: str, order: EventOrder) -> None:
+        """Read the events of a gap that stayed open for GAP_GRACE_SECONDS."""
         try:
             await asyncio.sleep(GAP_GRACE_SECONDS)
-            while self.held.get(auction_id) and auction_id in self.last_sent:
-                after = self.last_sent[auction_id]
-                await self.send_stored(auction_id, upto=min(self.held[auction_id]) - 1)
-                await self.release_held(auction_id)
-                if self.last_sent.get(auction_id) == after:
+            while self.orders.get(auction_id) is order and (gap := order.missing()) is not None:
+                after, upto = gap
+                await self.send_stored(auction_id, order, upto=upto)
+                if order.last_sent == after:
                     await asyncio.sleep(GAP_GRACE_SECONDS)  # not stored yet: look again
         except asyncio.CancelledError:
             raise
@@ -348,26 +267,22 @@ class AuctionConsumer(AsyncWebsocketConsumer):
                 del self.gap_fills[auction_id]
 
     def forget_gap(self, auction_id: str) -> None:
-        self.held.pop(auction_id, None)
         task = self.gap_fills.pop(auction_id, None)
         if task is not None:
             task.cancel()
 
-    async def send_stored(self, auction_id: str, upto: int) -> None:
+    async def send_stored(self, auction_id: str, order: EventOrder, upto: int) -> None:
         """Send stored events after the last one sent, up to seq `upto`.
 
         Used by subscribe's replay and by gap fills; an event something else sent while
-        a page was being read is skipped, never sent twice.
+        a page was being read is dropped by the order, never sent twice.
         """
-        while auction_id in self.last_sent:
-            after = self.last_sent[auction_id]
-            if after >= upto:
-                return
-            page = await _stored_page(UUID(auction_id), after, upto)
+        while self.orders.get(auction_id) is order and order.last_sent < upto:
+            page = await self.reads.page(UUID(auction_id), order.last_sent, upto)
             for seq, text in page:
-                if self.last_sent.get(auction_id) == seq - 1:
-                    await self.send_in_order(auction_id, seq, text)
-            if len(page) < REPLAY_PAGE:
+                order.offer(seq, text)
+            await self.deliver(auction_id, order)
+            if len(page) < self.reads.page_size:
                 return
 
     # Sending

@@ -1,8 +1,8 @@
 """Noticing a client that stops reading, so it can be told to reconnect instead of hoarding memory.
 
 ASGI gives an application no back-pressure: daphne buffers whatever it is sent for a
-client that does not read. Under daphne, the innermost `send` is a partial bound to the
-connection's protocol, whose Twisted transport takes a streaming producer: Twisted calls
+client that does not read. Under daphne, the connection's Twisted transport (found by
+realtime.internals) takes a streaming producer: Twisted calls
 `pauseProducing` when its write buffer is full and `resumeProducing` once it has drained.
 `SendWindow` becomes that producer. daphne's HTTP channel registered itself there before
 the upgrade; the window takes its place and passes every call on to it, so the channel
@@ -10,23 +10,12 @@ keeps doing what it did (it stops reading a client that does not read). Elsewher
 other servers) the window never pauses.
 """
 
-import functools
 import logging
 from typing import Any
 
+from realtime.internals import daphne_transport
+
 logger = logging.getLogger(__name__)
-
-
-def _daphne_transport(send: Any) -> Any:
-    """Follow middleware wrappers (`real_send`) down to daphne's partial and its transport."""
-    for _ in range(10):
-        if isinstance(send, functools.partial):
-            protocol = send.args[0] if send.args else None
-            return getattr(protocol, "transport", None)
-        send = getattr(getattr(send, "__self__", None), "real_send", None)
-        if send is None:
-            return None
-    return None
 
 
 class SendWindow:
@@ -42,7 +31,7 @@ class SendWindow:
 
     def attach(self, send: Any) -> None:
         """Become the producer of the Twisted transport behind daphne's `send`, if any."""
-        transport = _daphne_transport(send)
+        transport = daphne_transport(send)
         if transport is None or not hasattr(transport, "registerProducer"):
             return
         try:

@@ -18,8 +18,7 @@ Channels asks a layer to forget a consumer's channel only by cancelling its pend
 cancelled, so the queue stayed forever. `delete_channel` forgets it explicitly.
 
 These use the layer's internals (its per-loop layer, channel queues and the way its
-receive loop fills them): channels-redis is pinned, and the end-to-end tests check
-delivery and that nothing is left behind.
+receive loop fills them), all through realtime.internals.
 """
 
 import asyncio
@@ -29,6 +28,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
+
+from realtime.internals import channel_inboxes, loop_layer
 
 logger = logging.getLogger(__name__)
 
@@ -84,24 +85,23 @@ class LocalInbox(asyncio.Queue):
 
 
 class AuctionChannelLayer(RedisPubSubChannelLayer):
-    def _fanout(self, layer: Any) -> LocalFanout:
-        fanout = getattr(layer, "local_fanout", None)
+    def _fanout(self, loop: Any) -> LocalFanout:
+        fanout = getattr(loop, "local_fanout", None)
         if fanout is None:
-            fanout = layer.local_fanout = LocalFanout(self.deserialize)
+            fanout = loop.local_fanout = LocalFanout(self.deserialize)
         return fanout
 
     async def new_channel(self, prefix: str = "specific.") -> str:
-        layer: Any = self._get_layer()
-        channel = f"{layer.prefix}{prefix}local.{uuid.uuid4().hex}"
-        layer.channels[channel] = LocalInbox(self._fanout(layer))
+        loop = loop_layer(self)
+        channel = f"{loop.prefix}{prefix}local.{uuid.uuid4().hex}"
+        channel_inboxes(loop)[channel] = LocalInbox(self._fanout(loop))
         return channel
 
     def take_live(self, channel: str, handler: LiveHandler) -> None:
         """Hand this channel's group messages to `handler` as they arrive, not via receive."""
-        inbox = self._get_layer().channels.get(channel)
+        inbox = channel_inboxes(loop_layer(self)).get(channel)
         if isinstance(inbox, LocalInbox):
             inbox.live_handler = handler
 
     async def delete_channel(self, channel: str) -> None:
-        layer: Any = self._get_layer()
-        layer.channels.pop(channel, None)
+        channel_inboxes(loop_layer(self)).pop(channel, None)

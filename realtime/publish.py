@@ -27,6 +27,7 @@ from django.db.models.functions import Now
 from auctions.events import event_as_message
 from auctions.models import AuctionEvent
 from infra.redis import redis_client
+from realtime.internals import group_channel_name, publish_payload
 
 logger = logging.getLogger(__name__)
 
@@ -84,16 +85,14 @@ def _publish_pubsub(messages: Sequence[dict[str, Any]]) -> None:
 
     Callers are synchronous (the bid service, tasks); going through the async
     `group_send` from a thread without an event loop would open a Redis connection per
-    call. The channel names and the serialisation are channels_redis's own (its
-    `RedisPubSubLoopLayer._get_group_channel_name` and `serialize`), pinned in
-    requirements.txt and covered by the delivery tests.
+    call. The channel names and the serialisation are the layer's own (realtime.internals).
     """
     layer = get_channel_layer()
     prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "asgi")
     pipeline = redis_client().pipeline(transaction=False)
     for message in messages:
-        group = auction_group(message["auction_id"])
-        pipeline.publish(f"{prefix}__group__{group}", layer.serialize(message))
+        channel = group_channel_name(prefix, auction_group(message["auction_id"]))
+        pipeline.publish(channel, publish_payload(layer, message))
     pipeline.execute()
 
 

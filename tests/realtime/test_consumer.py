@@ -208,7 +208,7 @@ class TestSubscribe:
     async def test_a_replay_longer_than_a_page_arrives_whole_and_in_order(
         self, connect, carol_token, auction, alice, bob, monkeypatch
     ):
-        monkeypatch.setattr(consumers, "REPLAY_PAGE", 2)
+        monkeypatch.setattr(consumers.AuctionConsumer.reads, "page_size", 2)
         await place_bids(auction, [alice, bob, alice, bob, alice])
         client = await connect(carol_token)
         await subscribe(client, auction, since_seq=0)

@@ -312,27 +312,29 @@ async def test_a_bid_committed_while_subscribing_arrives_without_waiting_for_ano
 def stored_reads(monkeypatch) -> list[tuple]:
     """Every read of stored events the consumers make, by its (auction, after, upto)."""
     reads: list[tuple] = []
-    real_stored_texts = consumers._stored_texts
+    shared = consumers.AuctionConsumer.reads
+    real_read_page = shared.read_page
 
-    async def counting_stored_texts(*args):
-        reads.append(args)
-        return await real_stored_texts(*args)
+    async def counting_read_page(auction_id, after, upto, page_size):
+        reads.append((auction_id, after, upto))
+        return await real_read_page(auction_id, after, upto, page_size)
 
-    monkeypatch.setattr(consumers, "_stored_texts", counting_stored_texts)
+    monkeypatch.setattr(shared, "read_page", counting_read_page)
     return reads
 
 
 async def bid_while_subscribing(monkeypatch: Any, auction: Any, bidder: Any) -> None:
     """Make the next subscribe commit (and publish) a bid right after reading the snapshot."""
-    read_snapshot = consumers._snapshot
+    shared = consumers.AuctionConsumer.reads
+    read_snapshot = shared.read_snapshot
 
     async def snapshot_then_bid(auction_id: Any) -> dict[str, Any]:
         snapshot = await read_snapshot(auction_id)
-        monkeypatch.setattr(consumers, "_snapshot", read_snapshot)
+        monkeypatch.setattr(shared, "read_snapshot", read_snapshot)
         await place_bid(auction, bidder, "10.00")
         return snapshot
 
-    monkeypatch.setattr(consumers, "_snapshot", snapshot_then_bid)
+    monkeypatch.setattr(shared, "read_snapshot", snapshot_then_bid)
 
 
 async def test_events_swapped_in_flight_are_delivered_in_order_without_reading_the_database(
@@ -392,7 +394,8 @@ async def test_subscribes_during_a_snapshot_read_share_the_next_read_not_the_run
     never gets live; so it waits for the next read, which it shares with the others."""
     reads = []
     first_read_may_finish = asyncio.Event()
-    real_snapshot = consumers._snapshot
+    shared = consumers.AuctionConsumer.reads
+    real_snapshot = shared.read_snapshot
 
     async def held_snapshot(auction_id):
         reads.append(auction_id)
@@ -400,7 +403,7 @@ async def test_subscribes_during_a_snapshot_read_share_the_next_read_not_the_run
             await first_read_may_finish.wait()
         return await real_snapshot(auction_id)
 
-    monkeypatch.setattr(consumers, "_snapshot", held_snapshot)
+    monkeypatch.setattr(shared, "read_snapshot", held_snapshot)
     early = await connect(carol_token)
     await early.send_json_to({"type": "subscribe", "auction_id": str(auction.id)})
     while not reads:  # the first read has begun (and waits)
