@@ -7,11 +7,13 @@ from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 from pydantic import StrictInt
 
+from accounts.requests import ApiRequest
 from api.base import MAX_BIGINT, PageQuery, page, paginate
 from api.schemas import Amount, ErrorOut, IsoTime, Money, PersonOut, Time
 from auctions.events import event_as_message
+from auctions.formats import parse_uuid
 from auctions.models import AuctionStatus
-from auctions.selectors import auction_get, auction_list, auction_snapshot, event_list, parse_uuid
+from auctions.selectors import auction_get, auction_list, auction_snapshot, event_list
 from auctions.services import auction_cancel, auction_create
 
 router = Router(tags=["auctions"])
@@ -110,11 +112,11 @@ def list_auctions(
         422: ErrorOut,
     },
 )
-def create_auction(request: HttpRequest, payload: AuctionIn) -> Status:
+def create_auction(request: ApiRequest, payload: AuctionIn) -> Status[dict[str, Any]]:
     """Put a new item, or one of yours (`item_id`), up for auction."""
     auction = auction_create(
         creator=request.auth,
-        item_id=payload.item_id,
+        item_id=None if payload.item_id is None else parse_uuid(payload.item_id, "item"),
         item_name=payload.item.name if payload.item else None,
         item_description=payload.item.description if payload.item else "",
         starting_price=payload.starting_price,
@@ -131,7 +133,7 @@ def create_auction(request: HttpRequest, payload: AuctionIn) -> Status:
 @router.get("/{auction_id}/", response={200: AuctionOut, 401: ErrorOut, 404: ErrorOut})
 def get_auction(request: HttpRequest, auction_id: str) -> dict[str, Any]:
     """The auction's snapshot, as `subscribed.data` on the WebSocket."""
-    return auction_snapshot(auction_get(auction_id=auction_id))
+    return auction_snapshot(auction_get(auction_id=parse_uuid(auction_id)))
 
 
 @router.get(
@@ -168,10 +170,12 @@ def list_events(
     },
 )
 def cancel_auction(
-    request: HttpRequest, auction_id: str, payload: CancelIn | None = None
+    request: ApiRequest, auction_id: str, payload: CancelIn | None = None
 ) -> dict[str, Any]:
     """Cancel: by its creator or staff, while pending, or active without bids."""
     auction = auction_cancel(
-        auction_id=auction_id, actor=request.auth, reason=payload.reason if payload else ""
+        auction_id=parse_uuid(auction_id),
+        actor=request.auth,
+        reason=payload.reason if payload else "",
     )
     return auction_snapshot(auction)

@@ -3,7 +3,7 @@
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja.errors import AuthenticationError, AuthorizationError
 from ninja.security import APIKeyCookie, HttpBearer
@@ -31,18 +31,23 @@ class BearerTokenAuth(HttpBearer):
 
 
 class _CsrfCheck(CsrfViewMiddleware):
-    def _reject(self, request: HttpRequest, reason: str) -> str:  # type: ignore[override]
+    def _reject(self, request: HttpRequest, reason: str) -> Any:
         # Return the reason instead of an HTML 403 page, so the API can answer in JSON.
         return reason
 
 
+def _no_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()  # never called: the check only needs a view to look at
+
+
 def _csrf_failure(request: HttpRequest) -> str | None:
     """Why the request fails Django's CSRF check, or None if it passes."""
-    check = _CsrfCheck(lambda _request: None)  # type: ignore[arg-type, return-value]
+    check = _CsrfCheck(_no_view)
     # Ninja views are csrf_exempt for the middleware; run the check here instead.
     request.csrf_processing_done = False  # type: ignore[attr-defined]
     check.process_request(request)
-    return check.process_view(request, lambda _request: None, (), {})  # type: ignore[return-value]
+    reason: str | None = check.process_view(request, _no_view, (), {})  # type: ignore[assignment]
+    return reason
 
 
 class SessionCookieAuth(APIKeyCookie):
@@ -56,7 +61,7 @@ class SessionCookieAuth(APIKeyCookie):
 
     def __call__(self, request: HttpRequest) -> User | None:
         user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated:
+        if not isinstance(user, User) or not user.is_authenticated:
             return None
         # The CSRF check only matters once a session is what identifies the caller.
         if not getattr(request, "_ninja_csrf_exempt", False) and (reason := _csrf_failure(request)):

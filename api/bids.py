@@ -6,10 +6,11 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
 from ninja.responses import Status
 
+from accounts.requests import ApiRequest
 from api.base import PageQuery, paginate
 from api.schemas import Amount, ErrorOut, Money, PersonOut, RequestId, Time
 from auctions.errors import ValidationFailed
-from auctions.formats import iso, money
+from auctions.formats import iso, money, parse_uuid
 from bidding.models import Bid
 from bidding.selectors import bid_history
 from bidding.services import bid_place, check_request_id
@@ -71,8 +72,8 @@ def _bid_out(bid: Bid) -> dict[str, Any]:
     },
 )
 def place_bid(
-    request: HttpRequest, auction_id: str, payload: BidIn, response: HttpResponse
-) -> Status:
+    request: ApiRequest, auction_id: str, payload: BidIn, response: HttpResponse
+) -> Status[dict[str, Any]]:
     """Bid. 201 with the `bid_accepted` data; a rejection is its `bid_rejected` code.
 
     Rejections: 422 `invalid_amount`, 404 `not_found`, 429 `rate_limited`, 409 for the
@@ -87,7 +88,10 @@ def place_bid(
     except ValueError as exc:
         raise ValidationFailed(f"{exc}.", "request_id") from exc
     accepted = bid_place(
-        auction_id=auction_id, bidder=request.auth, amount=payload.amount, request_id=request_id
+        auction_id=parse_uuid(auction_id),
+        bidder=request.auth,
+        amount=payload.amount,
+        request_id=request_id,
     )
     if accepted.replayed:
         response["Idempotent-Replayed"] = "true"
@@ -100,4 +104,5 @@ def place_bid(
 )
 def list_bids(request: HttpRequest, auction_id: str, paging: Query[PageQuery]) -> dict[str, Any]:
     """The auction's accepted bids, newest first."""
-    return paginate(request, bid_history(auction_id=auction_id), paging=paging, shape=_bid_out)
+    bids = bid_history(auction_id=parse_uuid(auction_id))
+    return paginate(request, bids, paging=paging, shape=_bid_out)

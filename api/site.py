@@ -178,11 +178,15 @@ api = AuctionAPI(
     renderer=ExactJSONRenderer(),
     urls_namespace="api",
 )
-api.add_exception_handler(DomainError, _domain_error)
-api.add_exception_handler(ValidationError, _validation_error)
-api.add_exception_handler(HttpError, _http_error)
-api.add_exception_handler(Http404, _not_found)
-api.add_exception_handler(DjangoPermissionDenied, _permission_denied)
-api.add_exception_handler(RequestDataTooBig, _too_large)
+HANDLERS: list[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]]] = [
+    (DomainError, _domain_error),
+    (ValidationError, _validation_error),
+    (HttpError, _http_error),
+    (Http404, _not_found),
+    (DjangoPermissionDenied, _permission_denied),
+    (RequestDataTooBig, _too_large),
+]
+for exception, handler in HANDLERS:
+    api.add_exception_handler(exception, handler)
 api.add_router("/auctions/", auctions.router)
 api.add_router("/auctions/", bids.router)

@@ -3,9 +3,10 @@
 import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, overload
+from uuid import UUID
 
-from auctions.errors import InvalidAmount
+from auctions.errors import InvalidAmount, NotFound
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999.99")
@@ -33,7 +34,7 @@ def parse_json(text: str | bytes) -> Any:
         raise ValueError("JSON is not valid UTF-8") from exc
 
 
-def parse_amount(value: Any) -> Decimal:
+def parse_amount(value: object) -> Decimal:
     """Parse a money amount exactly, or raise InvalidAmount (spec §1 "Money").
 
     Accepts an int, a Decimal (JSON numbers are parsed with parse_float=Decimal), a
@@ -70,6 +71,16 @@ def parse_amount(value: Any) -> Decimal:
     return cents
 
 
+def parse_uuid(value: object, what: str = "auction") -> UUID:
+    """A UUID from a string, or NotFound: an id that cannot exist names nothing."""
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise NotFound(what) from exc
+
+
 def _is_plain_decimal(text: str) -> bool:
     whole, point, fraction = text.partition(".")
     if not (whole.isascii() and whole.isdigit()):
@@ -88,6 +99,12 @@ def is_storable_text(text: str) -> bool:
     return True
 
 
+@overload
+def money(amount: Decimal) -> str: ...
+@overload
+def money(amount: None) -> None: ...
+@overload
+def money(amount: Decimal | None) -> str | None: ...
 def money(amount: Decimal | None) -> str | None:
     """An amount as a JSON string with 2 decimals ("150.10"), or None."""
     if amount is None:
@@ -95,6 +112,12 @@ def money(amount: Decimal | None) -> str | None:
     return f"{amount.quantize(CENT)}"
 
 
+@overload
+def iso(moment: datetime) -> str: ...
+@overload
+def iso(moment: None) -> None: ...
+@overload
+def iso(moment: datetime | None) -> str | None: ...
 def iso(moment: datetime | None) -> str | None:
     """A time as ISO 8601 in UTC with microseconds, e.g. 2026-11-24T10:00:00.000000Z."""
     if moment is None:

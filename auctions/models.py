@@ -2,12 +2,20 @@
 
 import uuid
 from decimal import Decimal
+from typing import Final, TypedDict
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-MONEY = {"max_digits": 12, "decimal_places": 2}
+
+class MoneyDigits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+# Every amount of money: at most 9999999999.99 (spec §1).
+MONEY: Final[MoneyDigits] = {"max_digits": 12, "decimal_places": 2}
 
 
 class Item(models.Model):

@@ -83,7 +83,7 @@ def schedule_auction(auction: Auction) -> None:
     _on_commit_safely(add, f"adding auction {auction_id}")
 
 
-def schedule_end_moved(auction_id: UUID | str, end_time: datetime) -> None:
+def schedule_end_moved(auction_id: UUID, end_time: datetime) -> None:
     """Soft close moved the end: move the member's score, once the bid commits."""
 
     def move() -> None:
@@ -92,7 +92,7 @@ def schedule_end_moved(auction_id: UUID | str, end_time: datetime) -> None:
     _on_commit_safely(move, f"moving the end of auction {auction_id}")
 
 
-def schedule_remove(auction_id: UUID | str) -> None:
+def schedule_remove(auction_id: UUID) -> None:
     """A cancelled auction leaves the schedule, once the cancel commits."""
 
     def remove() -> None:
@@ -158,4 +158,4 @@ def _add_unclaimed(kind: Kind, members: dict[str, float]) -> int:
     missing = {m: s for (m, s), c in zip(members.items(), claimed, strict=True) if c is None}
     if not missing:
         return 0
-    return client.zadd(schedule_key(kind), missing, nx=True)
+    return int(client.zadd(schedule_key(kind), missing, nx=True) or 0)

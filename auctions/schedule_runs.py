@@ -11,6 +11,7 @@ end time under the database row lock, so an auction ends once whatever runs twic
 import logging
 import time
 from datetime import datetime
+from uuid import UUID
 
 from auctions.models import Auction, AuctionStatus
 from auctions.schedule_index import Kind, claim_ack, schedule_index_missing, schedule_key
@@ -27,12 +28,15 @@ MAX_EARLY_WAIT_SECONDS = 1.0
 
 
 def scheduled_start_run(auction_id: str) -> bool:
-    """Start a pending auction whose start time has come. True if this call started it."""
+    """Start a pending auction whose start time has come. True if this call started it.
+
+    `auction_id` is the schedule's member, as Redis holds it.
+    """
     auction = Auction.objects.filter(id=auction_id).values("status", "start_time").first()
     started = False
     if auction and auction["status"] == AuctionStatus.PENDING:
         _wait_until(auction["start_time"])
-        started = auction_start(auction_id=auction_id)
+        started = auction_start(auction_id=UUID(auction_id))
         if not started:
             _reindex("start", auction_id, auction["start_time"])
     claim_ack("start", auction_id)
@@ -53,7 +57,7 @@ def scheduled_end_run(auction_id: str) -> bool:
         ended = False
         if auction and auction["status"] == AuctionStatus.ACTIVE:
             _wait_until(auction["end_time"])
-            ended = auction_close(auction_id=auction_id)
+            ended = auction_close(auction_id=UUID(auction_id))
             if not ended:
                 end_time = Auction.objects.values_list("end_time", flat=True).get(id=auction_id)
                 _reindex("end", auction_id, end_time)

@@ -17,17 +17,8 @@ def db_now() -> datetime:
     """The database's clock now (not at the transaction's start): the one clock that decides."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT clock_timestamp()")
-        return cursor.fetchone()[0]
-
-
-def parse_uuid(value: Any, what: str = "auction") -> UUID:
-    """A UUID from a string, or NotFound: an id that cannot exist names nothing."""
-    if isinstance(value, UUID):
-        return value
-    try:
-        return UUID(str(value))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise NotFound(what) from exc
+        now: datetime = cursor.fetchone()[0]
+        return now
 
 
 def auctions_with_people() -> QuerySet[Auction]:
@@ -44,7 +35,7 @@ _SNAPSHOT_FIELDS = (
 )  # fmt: skip
 
 
-def auction_get(*, auction_id: UUID | str, for_snapshot: bool = False) -> Auction:
+def auction_get(*, auction_id: UUID, for_snapshot: bool = False) -> Auction:
     """One auction with its item and people; `for_snapshot` loads only what the snapshot shows."""
     auctions = (
         Auction.objects.select_related("item", "highest_bidder", "winner").only(*_SNAPSHOT_FIELDS)
@@ -52,7 +43,7 @@ def auction_get(*, auction_id: UUID | str, for_snapshot: bool = False) -> Auctio
         else auctions_with_people()
     )
     try:
-        return auctions.get(id=parse_uuid(auction_id))
+        return auctions.get(id=auction_id)
     except Auction.DoesNotExist as exc:
         raise NotFound() from exc
 

@@ -5,7 +5,7 @@ auction's row lock. Bids live in bidding.services.
 """
 
 from datetime import datetime, timedelta
-from typing import Any
+from decimal import Decimal
 from uuid import UUID
 
 from django.conf import settings
@@ -29,12 +29,12 @@ from auctions.events import (
 from auctions.formats import is_storable_text, parse_amount
 from auctions.models import Auction, AuctionStatus, Item
 from auctions.schedule_index import schedule_auction, schedule_remove
-from auctions.selectors import db_now, parse_uuid
+from auctions.selectors import db_now
 
 MAX_DURATION = timedelta(days=365)
 MAX_EXTENSION_SECONDS = 24 * 3600
-MAX_NAME_LENGTH = Item._meta.get_field("name").max_length
-MAX_DESCRIPTION_LENGTH = Item._meta.get_field("description").max_length
+MAX_NAME_LENGTH = Item._meta.get_field("name").max_length or 200
+MAX_DESCRIPTION_LENGTH = Item._meta.get_field("description").max_length or 10_000
 
 
 def item_create(*, owner: User, name: str, description: str = "") -> Item:
@@ -63,12 +63,12 @@ def item_create(*, owner: User, name: str, description: str = "") -> Item:
 def auction_create(
     *,
     creator: User,
-    starting_price: Any,
-    item_id: UUID | str | None = None,
+    starting_price: object,
+    item_id: UUID | None = None,
     item_name: str | None = None,
     item_description: str = "",
-    reserve_price: Any = None,
-    min_increment: Any = None,
+    reserve_price: object = None,
+    min_increment: object = None,
     start_time: datetime | None = None,
     end_time: datetime | None = None,
     duration_seconds: int | None = None,
@@ -120,14 +120,14 @@ def auction_create(
     return auction
 
 
-def _money_field(value: Any, field: str) -> Any:
+def _money_field(value: object, field: str) -> Decimal:
     try:
         return parse_amount(value)
     except InvalidAmount as exc:
         raise ValidationFailed(f"{field}: {exc.message}", field) from exc
 
 
-def _extension_field(value: Any) -> int:
+def _extension_field(value: object) -> int:
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int):
@@ -142,7 +142,7 @@ def _extension_field(value: Any) -> int:
 
 
 def _end_time(
-    *, start: datetime, end_time: datetime | None, duration_seconds: Any, now: datetime
+    *, start: datetime, end_time: datetime | None, duration_seconds: object, now: datetime
 ) -> datetime:
     if (end_time is None) == (duration_seconds is None):
         raise ValidationFailed("Give exactly one of end_time and duration_seconds.", "end_time")
@@ -166,14 +166,14 @@ def _end_time(
 
 
 def _item_for_auction(
-    creator: User, item_id: UUID | str | None, item_name: str | None, item_description: str
+    creator: User, item_id: UUID | None, item_name: str | None, item_description: str
 ) -> Item:
     if (item_id is None) == (item_name is None):
         raise ValidationFailed("Give either item_id or a new item's name.", "item")
-    if item_name is not None:
-        return item_create(owner=creator, name=item_name, description=item_description)
+    if item_id is None:
+        return item_create(owner=creator, name=item_name or "", description=item_description)
     try:
-        item = Item.objects.get(id=parse_uuid(item_id, "item"))
+        item = Item.objects.get(id=item_id)
     except Item.DoesNotExist as exc:
         raise NotFound("item") from exc
     if item.owner_id != creator.id:
@@ -181,20 +181,20 @@ def _item_for_auction(
     return item
 
 
-def _auction_for_update(auction_id: UUID | str) -> Auction:
+def _auction_for_update(auction_id: UUID) -> Auction:
     """The auction with its row locked until the transaction ends."""
     try:
         return (
             Auction.objects.select_for_update(of=("self",))
             .select_related("item", "highest_bidder")
-            .get(id=parse_uuid(auction_id))
+            .get(id=auction_id)
         )
     except Auction.DoesNotExist as exc:
         raise NotFound() from exc
 
 
 @transaction.atomic
-def auction_start(*, auction_id: UUID | str) -> bool:
+def auction_start(*, auction_id: UUID) -> bool:
     """Make a pending auction active once its start time has come. True if this call did."""
     auction = _auction_for_update(auction_id)
     now = db_now()
@@ -209,7 +209,7 @@ def auction_start(*, auction_id: UUID | str) -> bool:
 
 
 @transaction.atomic
-def auction_close(*, auction_id: UUID | str, early: bool = False) -> bool:
+def auction_close(*, auction_id: UUID, early: bool = False) -> bool:
     """End an active auction and decide its winner. True if this call ended it.
 
     Idempotent: an auction that is not active is left alone. Without `early`, an
@@ -247,7 +247,7 @@ def auction_close(*, auction_id: UUID | str, early: bool = False) -> bool:
 
 
 @transaction.atomic
-def auction_cancel(*, auction_id: UUID | str, actor: User, reason: str = "") -> Auction:
+def auction_cancel(*, auction_id: UUID, actor: User, reason: str = "") -> Auction:
     """Cancel a pending auction, or an active one without bids; by its creator or staff."""
     auction = _auction_for_update(auction_id)
     if auction.creator_id != actor.id and not actor.is_staff:

@@ -13,6 +13,7 @@ import sys
 import time
 import traceback
 from datetime import UTC, datetime
+from typing import Any
 
 from bench.stack import IN_STACK_MARK, REPO_ROOT, log, raise_fd_limit, run_inside_stack
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         "postgres_durable": not args.fast_unsafe,
     }
     results = []
-    refs: dict = {}
+    refs: dict[str, Any] = {}
     began = time.monotonic()
     with AppStack(instances=args.instances, log_dir=out_dir / "logs") as stack:
         scenarios.django_setup()

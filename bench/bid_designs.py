@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, cast
 from uuid import UUID
 
 import django
@@ -79,18 +79,32 @@ class Reply:
 
 
 class AuctionState(Protocol):
-    status: str
-    end_time: datetime
-    max_end_time: datetime
-    creator_id: UUID
-    highest_bidder_id: UUID | None
-    bid_count: int
-    starting_price: Decimal
-    current_price: Decimal
-    min_increment: Decimal
-    extension_seconds: int
-    last_seq: int
-    version: int
+    """What the rules read of an auction: a model instance or a fetched row."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def end_time(self) -> datetime: ...
+    @property
+    def max_end_time(self) -> datetime: ...
+    @property
+    def creator_id(self) -> UUID: ...
+    @property
+    def highest_bidder_id(self) -> UUID | None: ...
+    @property
+    def bid_count(self) -> int: ...
+    @property
+    def starting_price(self) -> Decimal: ...
+    @property
+    def current_price(self) -> Decimal: ...
+    @property
+    def min_increment(self) -> Decimal: ...
+    @property
+    def extension_seconds(self) -> int: ...
+    @property
+    def last_seq(self) -> int: ...
+    @property
+    def version(self) -> int: ...
 
 
 class Row(NamedTuple):
@@ -449,7 +463,7 @@ def _conditional(prepared: bool) -> Callable[[UUID, Bidder, Decimal], Reply]:
         row = execute(_CONDITIONAL_SQL, params, prepared=prepared)
         if row is not None:
             return Reply(None, row[0])
-        state = Row(*execute(_STATE_SQL, [auction_id], prepared=prepared))
+        state = Row(*(execute(_STATE_SQL, [auction_id], prepared=prepared) or ()))
         code = rejection(state, bidder.id, amount, state.db_now)
         if code is None:
             # Only a soft-close auction (excluded above) or a clock edge can land here.
@@ -468,7 +482,10 @@ def _product(*, request_ids: bool) -> Callable[[UUID, Bidder, Decimal], Reply]:
         request_id = uuid.uuid4().hex if request_ids else None
         try:
             accepted = bidding_services.bid_place(
-                auction_id=auction_id, bidder=bidder, amount=amount, request_id=request_id
+                auction_id=auction_id,
+                bidder=cast(User, bidder),  # what bid_place reads of a user: id, username
+                amount=amount,
+                request_id=request_id,
             )
         except BidRejected as rejected:
             return Reply(rejected.code, Decimal(rejected.data["min_next_bid"]))
@@ -574,6 +591,7 @@ def _product_statement(
         if with_request_id:
             params["request_id"] = uuid.uuid4().hex if unique_request_ids else None
         row = execute(sql, params, prepared=prepared)
+        assert row is not None
         # The product's row: rejection, current_price, min_next_bid, seq, next min, …
         rejected, current_min_next_bid, next_bid = (
             (row[0], row[2], row[4]) if with_request_id else row
@@ -595,7 +613,7 @@ def place_hot_row(auction_id: UUID, bidder: Bidder, amount: Decimal) -> Reply:
 _local = threading.local()
 
 
-def execute(sql: str, params: Any, *, prepared: bool, fetch: bool = True) -> tuple | None:
+def execute(sql: str, params: Any, *, prepared: bool, fetch: bool = True) -> tuple[Any, ...] | None:
     """Run one autocommit statement; `prepared` binds on the server and prepares it once.
 
     Django's psycopg cursors bind on the client, which rules out prepared statements, so
@@ -640,7 +658,7 @@ DESIGNS: dict[str, Callable[[UUID, Bidder, Decimal], Reply]] = {
 
 @dataclass
 class ClientResult:
-    outcomes: Counter = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
     retries: int = 0
     started: float = 0.0
@@ -691,11 +709,11 @@ def client_loop(
     return result
 
 
-def _thread_main(results: list, index: int, args: tuple) -> None:
+def _thread_main(results: list[Any], index: int, args: tuple[Any, ...]) -> None:
     results[index] = client_loop(*args)
 
 
-def _process_main(queue: Any, args: tuple) -> None:
+def _process_main(queue: Any, args: tuple[Any, ...]) -> None:
     queue.put(client_loop(*args))
 
 
@@ -711,7 +729,7 @@ def drive(
     ]
     if mode == "threads":
         barrier = threading.Barrier(clients)
-        results: list = [None] * clients
+        results: list[Any] = [None] * clients
         threads = [
             threading.Thread(target=_thread_main, args=(results, i, (*w, barrier)))
             for i, w in enumerate(work)
@@ -818,7 +836,7 @@ def run_one(
     )
     load = os.getloadavg()[0]
     results = drive(design, auction.id, bidders, clients, seconds, max_attempts, mode)
-    outcomes: Counter = Counter()
+    outcomes: Counter[str] = Counter()
     latencies: list[float] = []
     for result in results:
         outcomes.update(result.outcomes)

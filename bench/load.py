@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import multiprocessing
@@ -19,7 +20,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -72,10 +73,12 @@ async def wait_mp_event(event: Any, timeout: float) -> bool:
 class Conn:
     """One connection with a reader task: replies by request_id, events to a callback."""
 
-    def __init__(self, ws: ClientConnection, on_event: Callable[[dict, float], None]) -> None:
+    def __init__(
+        self, ws: ClientConnection, on_event: Callable[[dict[str, Any], float], None]
+    ) -> None:
         self.ws = ws
         self.on_event = on_event
-        self.pending: dict[str, asyncio.Future] = {}
+        self.pending: dict[str, asyncio.Future[tuple[dict[str, Any], float]]] = {}
         self.reader = asyncio.create_task(self._read())
         self.closed_code: int | None = None
 
@@ -98,9 +101,10 @@ class Conn:
                 if not future.done():
                     future.set_exception(ConnectionError("connection closed"))
 
-    async def request(self, message: dict[str, Any]) -> tuple[dict, float, float]:
+    async def request(self, message: dict[str, Any]) -> tuple[dict[str, Any], float, float]:
         """Send message with a fresh request_id; (reply, sent at, received at)."""
         request_id = uuid.uuid4().hex
+        future: asyncio.Future[tuple[dict[str, Any], float]]
         future = asyncio.get_running_loop().create_future()
         self.pending[request_id] = future
         sent = time.time()
@@ -166,8 +170,8 @@ async def _bidder(
     views: dict[str, AuctionView] = {}
     any_change = asyncio.Event()
 
-    def on_event(message: dict, _now: float) -> None:
-        view = views.get(message.get("auction_id"))
+    def on_event(message: dict[str, Any], _now: float) -> None:
+        view = views.get(message.get("auction_id", ""))
         if view is None or message["type"] != "bid_placed" or message["seq"] <= view.seq:
             return
         view.seq = message["seq"]
@@ -303,7 +307,7 @@ class Watcher:
     last: int = 0
     opened: bool = False
 
-    def on_event(self, message: dict, now: float) -> None:
+    def on_event(self, message: dict[str, Any], now: float) -> None:
         self.seqs.append(message["seq"])
         self.times.append(now)
         self.last = max(self.last, message["seq"])
@@ -334,7 +338,7 @@ async def _subscribe(
     return conn
 
 
-async def _gather_limited(factories: list[Callable[[], Awaitable[Any]]], limit: int) -> list:
+async def _gather_limited(factories: list[Callable[[], Awaitable[Any]]], limit: int) -> list[Any]:
     semaphore = asyncio.Semaphore(limit)
 
     async def one(factory: Callable[[], Awaitable[Any]]) -> Any:
@@ -359,8 +363,8 @@ async def observers(
 ) -> dict[str, Any]:
     """`count` subscribers; with reconnect, all drop and resume at control["drop"]."""
     watchers = [Watcher() for _ in range(count)]
-    factories = [
-        (lambda i=i: _subscribe(urls[i % len(urls)], token, auction_id, watchers[i]))
+    factories: list[Callable[[], Awaitable[Any]]] = [
+        functools.partial(_subscribe, urls[i % len(urls)], token, auction_id, watchers[i])
         for i in range(count)
     ]
     opened = await _gather_limited(factories, 50)
@@ -373,10 +377,8 @@ async def observers(
         pairs = [(i, conn) for i, conn in enumerate(opened) if isinstance(conn, Conn)]
         await asyncio.gather(*(conn.close() for _, conn in pairs))
         factories = [
-            (
-                lambda i=i: _subscribe(
-                    urls[i % len(urls)], token, auction_id, watchers[i], since=watchers[i].last
-                )
+            functools.partial(
+                _subscribe, urls[i % len(urls)], token, auction_id, watchers[i], watchers[i].last
             )
             for i, _ in pairs
         ]
@@ -426,8 +428,8 @@ async def idle(
     """
     deadline = time.time() + seconds
     conns: list[ClientConnection] = []
-    opened = Counter()
-    errors: Counter = Counter()
+    opened: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
 
     async def fill(url: str) -> None:
         failures_in_row = 0
@@ -508,7 +510,7 @@ async def churn(
 
 # --- running processes ------------------------------------------------------------------
 
-KINDS: dict[str, Callable[..., Awaitable[dict[str, Any]]]] = {
+KINDS: dict[str, Callable[..., Coroutine[Any, Any, dict[str, Any]]]] = {
     "bidders": bidders,
     "paced_bidder": paced_bidder,
     "observers": observers,

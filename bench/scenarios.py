@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import psycopg
@@ -111,7 +112,7 @@ def auctions_new(count: int, **kwargs: Any) -> list[str]:
     return ids
 
 
-def sql(query: str, *params: Any) -> list[tuple]:
+def sql(query: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
         cursor = conn.execute(query, params)
         return cursor.fetchall() if cursor.description else []
@@ -179,7 +180,7 @@ def reference_hot_row(ctx: Context) -> dict[str, Any]:
 
 def reference_redis_publish(ctx: Context) -> dict[str, Any]:
     """redis-benchmark PUBLISH, 50 clients, without and with pipelining (16)."""
-    port = os.environ.get("STACK_REDIS_PORT") or re.search(r":(\d+)", os.environ["REDIS_URL"])[1]
+    port = os.environ.get("STACK_REDIS_PORT") or urlsplit(os.environ["REDIS_URL"]).port
     requests = ctx.size(200_000, 50_000)
     figures: dict[str, Any] = {}
     for pipeline in (1, 16):
@@ -388,7 +389,7 @@ def _watch_with_bids(
     rate: float,
     seconds: float,
     reconnect_after: float | None,
-) -> tuple[Result, dict]:
+) -> tuple[Result, dict[str, Any]]:
     auction_id = auctions_new(1)[0]
     users = users_new(3, name)
     control = load.control_new()

@@ -54,7 +54,8 @@ def run_inside_stack(argv: list[str], *, durable: bool = True) -> int:
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def app_env() -> dict[str, str]:
@@ -89,7 +90,7 @@ class Server:
     """One started application process."""
 
     name: str
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     port: int | None = None
 
     @property

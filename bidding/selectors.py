@@ -10,18 +10,17 @@ from django.db.models import Count, Max, QuerySet
 from accounts.models import User
 from auctions.errors import NotFound
 from auctions.models import Auction, AuctionStatus
-from auctions.selectors import auctions_with_people, parse_uuid
+from auctions.selectors import auctions_with_people
 from bidding.models import Bid
 
 
-def bid_history(*, auction_id: UUID | str) -> QuerySet[Bid]:
+def bid_history(*, auction_id: UUID) -> QuerySet[Bid]:
     """The accepted bids of an auction, newest first; NotFound if there is no such auction."""
-    auction_uuid = parse_uuid(auction_id)
-    if not Auction.objects.filter(id=auction_uuid).exists():
+    if not Auction.objects.filter(id=auction_id).exists():
         raise NotFound()
     # Accepted amounts strictly increase, so highest first is newest first, and the
     # (auction, amount) unique index serves it without a sort.
-    return Bid.objects.filter(auction_id=auction_uuid).select_related("bidder").order_by("-amount")
+    return Bid.objects.filter(auction_id=auction_id).select_related("bidder").order_by("-amount")
 
 
 BidStanding = Literal["winning", "outbid", "won", "lost", "cancelled"]

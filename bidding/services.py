@@ -14,6 +14,7 @@ moved the end), shaped and written by the outbox (auctions.events) like every ot
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -26,7 +27,6 @@ from auctions.errors import BidRejected, Code, NotFound
 from auctions.events import auction_extended_data, bid_placed_data, events_insert
 from auctions.formats import is_storable_text, iso, money, parse_amount
 from auctions.schedule_index import schedule_end_moved
-from auctions.selectors import parse_uuid
 from bidding.models import BidRequest
 from bidding.ratelimit import bid_rate_allows
 from bidding.rejections import rejection_text
@@ -149,7 +149,7 @@ class BidAccepted:
     seq: int
     current_price: Decimal
     min_next_bid: Decimal
-    end_time: str
+    end_time: datetime
     request_id: str | None
     extended: bool = False
     replayed: bool = False
@@ -161,11 +161,11 @@ class BidAccepted:
             "seq": self.seq,
             "current_price": money(self.current_price),
             "min_next_bid": money(self.min_next_bid),
-            "end_time": self.end_time,
+            "end_time": iso(self.end_time),
         }
 
 
-def check_request_id(request_id: Any) -> str | None:
+def check_request_id(request_id: object) -> str | None:
     """A request id is an optional string of at most 64 characters (spec §2), storable text."""
     if request_id is None:
         return None
@@ -179,7 +179,7 @@ def check_request_id(request_id: Any) -> str | None:
 
 
 def bid_place(
-    *, auction_id: UUID | str, bidder: User, amount: Any, request_id: str | None = None
+    *, auction_id: UUID, bidder: User, amount: object, request_id: str | None = None
 ) -> BidAccepted:
     """Place a bid, or raise BidRejected with its spec code.
 
@@ -193,14 +193,13 @@ def bid_place(
     """
     if not bid_rate_allows(user_id=bidder.id):
         raise BidRejected(Code.RATE_LIMITED, rejection_text(Code.RATE_LIMITED, {}))
-    auction_uuid = parse_uuid(auction_id)
     parsed_amount = parse_amount(amount)
     bid_id = uuid.uuid4()
     with transaction.atomic():
         row = _fetch_prepared(
             _PLACE_BID_SQL if request_id is None else _PLACE_BID_WITH_REQUEST_ID_SQL,
             {
-                "auction_id": auction_uuid,
+                "auction_id": auction_id,
                 "bidder_id": bidder.id,
                 "amount": parsed_amount,
                 "request_id": request_id,
@@ -246,27 +245,27 @@ def bid_place(
                         ),
                     )
                 )
-            events_insert(auction_id=auction_uuid, first_seq=seq, at=decided_at, events=events)
+            events_insert(auction_id=auction_id, first_seq=seq, at=decided_at, events=events)
     if duplicate:
         return _replay(BidRequest.objects.get(bidder=bidder, request_id=request_id))
     if rejection is not None:
         raise _rejected(Code(rejection), current_price, min_next_bid)
     if extended:
-        schedule_end_moved(auction_uuid, end_time)
+        schedule_end_moved(auction_id, end_time)
     return BidAccepted(
-        auction_id=auction_uuid,
+        auction_id=auction_id,
         bid_id=bid_id,
         amount=parsed_amount,
         seq=seq,
         current_price=parsed_amount,
         min_next_bid=next_bid,
-        end_time=iso(end_time),
+        end_time=end_time,
         request_id=request_id,
         extended=extended,
     )
 
 
-def _fetch_prepared(sql: str, params: dict[str, Any]) -> tuple | None:
+def _fetch_prepared(sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
     """Run one statement, prepared server-side on first use per connection: planning this
     statement costs as much as running it, and Django binds parameters client-side."""
     connection.ensure_connection()
@@ -284,6 +283,8 @@ def _replay(earlier: BidRequest) -> BidAccepted:
     """The outcome an earlier bid with the same (bidder, request_id) got, again."""
     if earlier.outcome != BidRequest.ACCEPTED:
         raise _rejected(Code(earlier.outcome), earlier.current_price, earlier.min_next_bid)
+    # An accepted outcome always names its bid and seq (the statement writes both).
+    assert earlier.bid_id is not None and earlier.seq is not None
     return BidAccepted(
         auction_id=earlier.auction_id,
         bid_id=earlier.bid_id,
@@ -291,7 +292,7 @@ def _replay(earlier: BidRequest) -> BidAccepted:
         seq=earlier.seq,
         current_price=earlier.current_price,
         min_next_bid=earlier.min_next_bid,
-        end_time=iso(earlier.end_time),
+        end_time=earlier.end_time,
         request_id=earlier.request_id,
         replayed=True,
     )

@@ -5,12 +5,14 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.views import LoginView, LogoutView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.models import ApiToken
+from accounts.requests import SignedInRequest
 from accounts.services import api_token_create, api_token_revoke, user_create
 from pages.forms import ApiTokenForm, SignupForm
 
@@ -22,7 +24,7 @@ class SiteLoginView(LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
-    def form_valid(self, form: object) -> HttpResponse:
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
         messages.success(self.request, f"Welcome back, {self.request.user.username}.")
         return response
@@ -56,7 +58,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def api_tokens(request: HttpRequest) -> HttpResponse:
+def api_tokens(request: SignedInRequest) -> HttpResponse:
     """The user's tokens; a token created just now is shown here once, then never again."""
     context = {
         "form": ApiTokenForm(),
@@ -71,7 +73,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_token_new(request: HttpRequest) -> HttpResponse:
+def api_token_new(request: SignedInRequest) -> HttpResponse:
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         messages.error(request, "The token name is too long (at most 100 characters).")
@@ -84,7 +86,7 @@ def api_token_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_token_delete(request: HttpRequest, token_id: UUID) -> HttpResponse:
+def api_token_delete(request: SignedInRequest, token_id: UUID) -> HttpResponse:
     if api_token_revoke(user=request.user, token_id=str(token_id)):
         messages.success(request, "Token revoked. Clients using it are refused from now on.")
     else:

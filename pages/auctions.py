@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from accounts.requests import SignedInRequest
 from auctions.errors import DomainError, NotFound
 from auctions.formats import iso
 from auctions.models import AuctionStatus
@@ -58,7 +59,7 @@ def auction_detail(request: HttpRequest, auction_id: UUID) -> HttpResponse:
 
 
 @login_required
-def auction_new(request: HttpRequest) -> HttpResponse:
+def auction_new(request: SignedInRequest) -> HttpResponse:
     form = AuctionCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -77,6 +78,6 @@ def auction_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def my_auctions(request: HttpRequest) -> HttpResponse:
+def my_auctions(request: SignedInRequest) -> HttpResponse:
     auctions = auction_list().filter(creator=request.user).order_by("-created_at", "id")
     return render(request, "auctions/mine.html", {"auctions": auctions})

@@ -4,10 +4,11 @@ from uuid import UUID
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.requests import SignedInRequest
 from auctions.errors import DomainError
 from bidding.rejections import rejection_text
 from bidding.selectors import bid_standings
@@ -16,7 +17,7 @@ from bidding.services import bid_place, check_request_id
 
 @login_required
 @require_POST
-def bid_create(request: HttpRequest, auction_id: UUID) -> HttpResponse:
+def bid_create(request: SignedInRequest, auction_id: UUID) -> HttpResponse:
     """The auction page's bid form: place the bid and go back to the page with the outcome."""
     try:
         # The form carries a request id minted when the page was drawn: submitting it twice
@@ -41,5 +42,5 @@ def bid_create(request: HttpRequest, auction_id: UUID) -> HttpResponse:
 
 
 @login_required
-def my_bids(request: HttpRequest) -> HttpResponse:
+def my_bids(request: SignedInRequest) -> HttpResponse:
     return render(request, "bidding/my_bids.html", {"rows": bid_standings(user=request.user)})

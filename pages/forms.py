@@ -13,12 +13,12 @@ from accounts.models import User
 from auctions.errors import DomainError
 
 
-class SignupForm(UserCreationForm):
+class SignupForm(UserCreationForm[User]):
     """Username, optional email and a password checked by AUTH_PASSWORD_VALIDATORS."""
 
     email = forms.EmailField(label="Email (optional)", required=False)
 
-    class Meta(UserCreationForm.Meta):
+    class Meta(UserCreationForm.Meta):  # type: ignore[name-defined,misc]  # not in the stubs
         model = User
         fields = ("username", "email")
 

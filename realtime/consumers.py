@@ -18,13 +18,21 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts.models import User
 from auctions.errors import Code, DomainError
 from bidding.services import bid_place
 from realtime.db import in_db_thread
 from realtime.flow import SendWindow
 from realtime.internals import get_handler_name
 from realtime.ordering import EventOrder
-from realtime.protocol import ClientMessage, ProtocolError, parse_client_message
+from realtime.protocol import (
+    AuctionMessage,
+    ClientMessage,
+    PlaceBid,
+    ProtocolError,
+    Subscribe,
+    parse_client_message,
+)
 from realtime.publish import EVENT_MESSAGE_TYPE, auction_group
 from realtime.shared_reads import SharedReads
 
@@ -54,7 +62,7 @@ def _now() -> float:
 
 
 @in_db_thread
-def _place_bid(message: ClientMessage, user: Any) -> dict[str, Any]:
+def _place_bid(message: PlaceBid, user: User) -> dict[str, Any]:
     accepted = bid_place(
         auction_id=message.auction_id,
         bidder=user,
@@ -68,7 +76,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
     # Every connection of the process shares these reads.
     reads = SharedReads()
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # Per auction followed: its delivery order, and the task that fills a gap from the
         # database if the gap does not close by itself.
         self.orders: dict[str, EventOrder] = {}
@@ -89,10 +97,12 @@ class AuctionConsumer(AsyncWebsocketConsumer):
                 logger.warning("cleaning up a finished connection failed", exc_info=True)
 
     async def connect(self) -> None:
-        self.user = self.scope.get("user")
+        user = self.scope.get("user")
+        # The signed-in user, or None: a connection without one is closed at once.
+        self.user: User | None = user if isinstance(user, User) and user.is_authenticated else None
         self.window = SendWindow(limit=MAX_SENT_WHILE_BLOCKED)
         await self.accept()
-        if self.user is None or not self.user.is_authenticated:
+        if self.user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.window.attach(self.base_send)
@@ -147,7 +157,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
     # Client → server
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not getattr(self.user, "is_authenticated", False):
+        if self.user is None:
             return
         size = len(bytes_data) if bytes_data is not None else len((text_data or "").encode())
         if size > settings.WS_MAX_MESSAGE_BYTES:
@@ -166,7 +176,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
     async def on_ping(self, message: ClientMessage) -> None:
         await self.reply("pong", message.request_id)
 
-    async def on_subscribe(self, message: ClientMessage) -> None:
+    async def on_subscribe(self, message: Subscribe) -> None:
         auction_id = str(message.auction_id)
         if auction_id not in self.orders and len(self.orders) >= settings.WS_MAX_SUBSCRIPTIONS:
             raise ProtocolError(
@@ -202,7 +212,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         # Events after the snapshot arrive live: the group was joined before it was read.
         await self.send_stored(auction_id, order, upto=snapshot["seq"])
 
-    async def on_unsubscribe(self, message: ClientMessage) -> None:
+    async def on_unsubscribe(self, message: AuctionMessage) -> None:
         auction_id = str(message.auction_id)
         self.forget_gap(auction_id)
         if self.orders.pop(auction_id, None) is not None:
@@ -212,9 +222,10 @@ class AuctionConsumer(AsyncWebsocketConsumer):
                 logger.warning("leaving the group of auction %s failed", auction_id, exc_info=True)
         await self.reply("unsubscribed", message.request_id, auction_id=auction_id)
 
-    async def on_place_bid(self, message: ClientMessage) -> None:
+    async def on_place_bid(self, message: PlaceBid) -> None:
         auction_id = str(message.auction_id)
         try:
+            assert self.user is not None  # receive() handles only signed-in connections
             data = await _place_bid(message, self.user)
         except DomainError as rejected:  # BidRejected, or NotFound for an unknown auction
             await self.reply(

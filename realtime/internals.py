@@ -42,7 +42,8 @@ def channel_inboxes(loop: Any) -> dict[str, Any]:
     with `channels[name].put_nowait(message)`, passing the same bytes object to each
     member; realtime.layers replaces the queue to hand messages out directly.
     """
-    return loop.channels
+    inboxes: dict[str, Any] = loop.channels
+    return inboxes
 
 
 def group_channel_name(prefix: str, group: str) -> str:
@@ -52,7 +53,8 @@ def group_channel_name(prefix: str, group: str) -> str:
 
 def publish_payload(layer: RedisPubSubChannelLayer, message: dict[str, Any]) -> bytes:
     """A message serialised as the layer's receive loop decodes it (its `serialize`)."""
-    return layer.serialize(message)
+    payload: bytes = layer.serialize(message)
+    return payload
 
 
 # daphne: the transport behind an ASGI `send`.

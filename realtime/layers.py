@@ -69,7 +69,7 @@ class LocalFanout:
                 await asyncio.sleep(0)  # let a bid or a reply through between slices
 
 
-class LocalInbox(asyncio.Queue):
+class LocalInbox(asyncio.Queue[Any]):
     """A consumer's channel: a queue, unless the consumer takes group messages live."""
 
     def __init__(self, fanout: LocalFanout) -> None:

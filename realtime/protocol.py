@@ -23,15 +23,29 @@ class ProtocolError(Exception):
         self.request_id = request_id
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ClientMessage:
     type: str
     request_id: str | None = None
-    auction_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuctionMessage(ClientMessage):
+    """`unsubscribe`, and the base of every message about one auction."""
+
+    auction_id: UUID
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Subscribe(AuctionMessage):
     since_seq: int | None = None
-    # `place_bid`'s amount exactly as sent (a Decimal, int, str, …); the bid service
-    # judges it, so a bad amount is a rejected bid (`invalid_amount`), not bad input.
-    amount: Any = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlaceBid(AuctionMessage):
+    # The amount exactly as sent (a Decimal, int, str, …); the bid service judges it, so
+    # a bad amount is a rejected bid (`invalid_amount`), not bad input.
+    amount: object = None
 
 
 def parse_client_message(text: str) -> ClientMessage:
@@ -55,17 +69,17 @@ def parse_client_message(text: str) -> ClientMessage:
         return ClientMessage(type=kind, request_id=request_id)
     auction_id = _auction_id(body, request_id)
     if kind == "subscribe":
-        return ClientMessage(
+        return Subscribe(
             type=kind,
             request_id=request_id,
             auction_id=auction_id,
             since_seq=_since_seq(body, request_id),
         )
     if kind == "place_bid":
-        return ClientMessage(
+        return PlaceBid(
             type=kind, request_id=request_id, auction_id=auction_id, amount=body.get("amount")
         )
-    return ClientMessage(type=kind, request_id=request_id, auction_id=auction_id)
+    return AuctionMessage(type=kind, request_id=request_id, auction_id=auction_id)
 
 
 def _request_id(body: dict[str, Any]) -> str | None:
@@ -92,7 +106,7 @@ def _auction_id(body: dict[str, Any], request_id: str | None) -> UUID:
 
 
 def _since_seq(body: dict[str, Any], request_id: str | None) -> int | None:
-    value = body.get("since_seq")
+    value: object = body.get("since_seq")
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:

@@ -88,16 +88,17 @@ def _publish_pubsub(messages: Sequence[dict[str, Any]]) -> None:
     call. The channel names and the serialisation are the layer's own (realtime.internals).
     """
     layer = get_channel_layer()
-    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "asgi")
     pipeline = redis_client().pipeline(transaction=False)
     for message in messages:
-        channel = group_channel_name(prefix, auction_group(message["auction_id"]))
+        group = auction_group(message["auction_id"])
+        channel = group_channel_name(settings.CHANNEL_LAYER_PREFIX, group)
         pipeline.publish(channel, publish_payload(layer, message))
     pipeline.execute()
 
 
 async def _group_send_all(messages: Sequence[dict[str, Any]]) -> None:
     layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS configures one"
     for message in messages:
         await layer.group_send(auction_group(message["auction_id"]), message)
 

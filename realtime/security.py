@@ -28,11 +28,11 @@ def bearer_token(scope: dict[str, Any]) -> str | None:
     """The API token of a handshake: `Authorization: Bearer …`, or `?token=…`."""
     for name, value in scope.get("headers", []):
         if name == b"authorization":
-            scheme, _, token = value.decode("latin1").partition(" ")
+            scheme, _, token = bytes(value).decode("latin1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 return token.strip()
     query = parse_qs(scope.get("query_string", b"").decode("latin1"))
-    tokens = query.get("token")
+    tokens: list[str] | None = query.get("token")
     return tokens[0] if tokens else None
 
 
@@ -40,7 +40,7 @@ class TokenAuthMiddleware(BaseMiddleware):
     """A handshake that offers a token is judged by it alone, never by the session; so is
     one without Origin (not a browser), which therefore needs a token (spec §2)."""
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         token = bearer_token(scope)
         if token is not None:
             user = await in_db_thread(api_token_user)(token=token)

@@ -89,7 +89,8 @@ def port_is_free(port: int) -> bool:
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def choose_port(env_var: str, default: int) -> int:
@@ -125,7 +126,7 @@ def wait_for_exit(pid: int, name: str, timeout: float) -> bool:
     return True
 
 
-def stop_child(process: subprocess.Popen, timeout: float) -> None:
+def stop_child(process: subprocess.Popen[bytes], timeout: float) -> None:
     """Wait for a child to exit, then terminate it, then kill it."""
     for action in (None, process.terminate, process.kill):
         if action is not None:
@@ -204,7 +205,7 @@ class Postgres:
         credentials = f"{user}:{password}" if password else user
         return f"postgres://{credentials}@127.0.0.1:{self.port}/{database}"
 
-    def _as_account(self, command: list[str]) -> subprocess.CompletedProcess:
+    def _as_account(self, command: list[str]) -> subprocess.CompletedProcess[str]:
         """Run command as the server's account, capturing its output."""
         if self.account is not None:
             command = ["runuser", "-u", self.account.pw_name, "--", *command]
@@ -216,7 +217,7 @@ class Postgres:
             text=True,
         )
 
-    def _run_server_tool(self, program: str, *args: str) -> subprocess.CompletedProcess:
+    def _run_server_tool(self, program: str, *args: str) -> subprocess.CompletedProcess[str]:
         return self._as_account([str(self.bin_dir / program), *args])
 
     def prepare_root(self) -> None:
@@ -347,7 +348,7 @@ class Redis:
     directory: Path
     port: int = 0
     persistent: bool = True
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
 
     @property
     def conf_file(self) -> Path:

@@ -1,8 +1,10 @@
 """Staff admin for users and their API tokens (tokens are created by the service, never here)."""
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from accounts.models import ApiToken, User
@@ -12,7 +14,7 @@ from staff.common import UuidSearchMixin
 TOKEN_FIELDS = ("name", "prefix", "created_at", "last_used_at")
 
 
-class ApiTokenInline(admin.TabularInline):
+class ApiTokenInline(admin.TabularInline[ApiToken, User]):
     """A user's tokens: view and revoke (delete) only."""
 
     model = ApiToken
@@ -21,26 +23,27 @@ class ApiTokenInline(admin.TabularInline):
     extra = 0
     show_change_link = True
 
-    def has_add_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+    # `obj` is the user whose tokens these are (the stubs type it as a token).
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
 @admin.register(User)
-class UserAdmin(UuidSearchMixin, DjangoUserAdmin):
+class UserAdmin(UuidSearchMixin, DjangoUserAdmin[User]):
     list_display = ("username", "email", "is_staff", "is_active", "date_joined", "last_login")
     readonly_fields = ("id", "last_login", "date_joined")
     fieldsets = (
         (None, {"fields": ("id", "username", "password")}),
-        *DjangoUserAdmin.fieldsets[1:],
+        *(DjangoUserAdmin.fieldsets or ())[1:],
     )
     ordering = ("username",)
     inlines = (ApiTokenInline,)
     actions = ("create_api_token",)
 
-    def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple:
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> tuple[Any, ...]:
         # A user being added has no tokens yet.
         return self.inlines if obj else ()
 
@@ -62,7 +65,7 @@ class UserAdmin(UuidSearchMixin, DjangoUserAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(UuidSearchMixin, admin.ModelAdmin):
+class ApiTokenAdmin(UuidSearchMixin, admin.ModelAdmin[ApiToken]):
     """Tokens are listed and revoked here; they are created by `api_token_create` only
     (the users' action above, the account page, or `manage.py create_api_token`), since
     an add form could not show the token once or store only its hash."""

@@ -6,12 +6,14 @@ or through the API (`auction_create`), not here, so the rules live in one place.
 """
 
 import json
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from accounts.requests import SignedInRequest
 from auctions.errors import DomainError
 from auctions.models import Auction, AuctionEvent, Item
 from auctions.services import auction_cancel, auction_close
@@ -19,7 +21,7 @@ from bidding.models import Bid
 from staff.common import ReadOnlyAdminMixin, UuidSearchMixin, changelist_link
 
 
-class AuctionInline(ReadOnlyAdminMixin, admin.TabularInline):
+class AuctionInline(ReadOnlyAdminMixin, admin.TabularInline[Auction, Item]):
     """An item's auctions, newest first."""
 
     model = Auction
@@ -31,7 +33,7 @@ class AuctionInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Item)
-class ItemAdmin(UuidSearchMixin, admin.ModelAdmin):
+class ItemAdmin(UuidSearchMixin, admin.ModelAdmin[Item]):
     list_display = ("name", "owner", "created_at")
     list_select_related = ("owner",)
     search_fields = ("name", "owner__username")
@@ -39,15 +41,15 @@ class ItemAdmin(UuidSearchMixin, admin.ModelAdmin):
     ordering = ("-created_at",)
     inlines = (AuctionInline,)
 
-    def get_inlines(self, request: HttpRequest, obj: Item | None) -> tuple:
+    def get_inlines(self, request: HttpRequest, obj: Item | None) -> tuple[Any, ...]:
         return self.inlines if obj else ()
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Item | None = None) -> tuple:
+    def get_readonly_fields(self, request: HttpRequest, obj: Item | None = None) -> tuple[str, ...]:
         # An item's owner is who may auction it: moving it would rewrite whose sale it was.
         return ("id", "owner", "created_at") if obj else ()
 
 
-class BidInline(ReadOnlyAdminMixin, admin.TabularInline):
+class BidInline(ReadOnlyAdminMixin, admin.TabularInline[Bid, Auction]):
     """An auction's bids, highest first. Financial records: view only."""
 
     model = Bid
@@ -62,7 +64,7 @@ class BidInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Auction)
-class AuctionAdmin(UuidSearchMixin, admin.ModelAdmin):
+class AuctionAdmin(UuidSearchMixin, admin.ModelAdmin[Auction]):
     list_display = (
         "item",
         "creator",
@@ -99,7 +101,9 @@ class AuctionAdmin(UuidSearchMixin, admin.ModelAdmin):
         ("Records", {"fields": ("bids_link", "events_link", "created_at", "updated_at")}),
     )
     # Every field: money, times and state move only through the services, under the row lock.
-    readonly_fields = tuple(field for _, options in fieldsets for field in options["fields"])
+    readonly_fields = tuple(
+        field for _, options in fieldsets for field in options["fields"] if isinstance(field, str)
+    )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Auction]:
         return super().get_queryset(request).select_related("item", "creator")
@@ -143,7 +147,7 @@ class AuctionAdmin(UuidSearchMixin, admin.ModelAdmin):
                 messages.warning(request, f"{label}: not active, left as it was.")
 
     @admin.action(description="Cancel", permissions=["manage"])
-    def cancel(self, request: HttpRequest, queryset: QuerySet[Auction]) -> None:
+    def cancel(self, request: SignedInRequest, queryset: QuerySet[Auction]) -> None:
         for auction in queryset:
             label = _label(auction)
             try:
@@ -161,7 +165,7 @@ def _label(auction: Auction) -> str:
 
 
 @admin.register(AuctionEvent)
-class AuctionEventAdmin(UuidSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuctionEventAdmin(UuidSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin[AuctionEvent]):
     """The stored events subscribers replay: view only."""
 
     list_display = ("auction", "seq", "type", "created_at", "published_at")

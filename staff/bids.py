@@ -7,7 +7,7 @@ from staff.common import ReadOnlyAdminMixin, UuidSearchMixin
 
 
 @admin.register(Bid)
-class BidAdmin(UuidSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class BidAdmin(UuidSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin[Bid]):
     list_display = ("auction", "bidder", "amount", "created_at", "seq", "request_id")
     list_select_related = ("auction__item", "bidder")
     list_filter = ("auction__status", "created_at")
@@ -19,7 +19,7 @@ class BidAdmin(UuidSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(BidRequest)
-class BidRequestAdmin(UuidSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class BidRequestAdmin(UuidSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin[BidRequest]):
     """What each bid sent with a request_id got (accepted or the rejection code)."""
 
     list_display = ("request_id", "bidder", "auction", "amount", "outcome", "created_at")

@@ -1,8 +1,9 @@
 """What the admin pages share: UUID search, view-only records, links to filtered lists."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from django.contrib import admin
 from django.db.models import Model, Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -16,7 +17,13 @@ def _as_uuid(text: str) -> UUID | None:
         return None
 
 
-class UuidSearchMixin:
+if TYPE_CHECKING:  # what the mixin is mixed into; at run time it adds only its method
+    _SearchBase = admin.ModelAdmin[Any]
+else:
+    _SearchBase = object
+
+
+class UuidSearchMixin(_SearchBase):
     """A search term that is a UUID finds rows by these id fields (using their index).
 
     Django's "=id" search would compare `id::text` case-insensitively, which scans the table.
@@ -25,8 +32,8 @@ class UuidSearchMixin:
     uuid_search_fields: tuple[str, ...] = ("id",)
 
     def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet, search_term: str
-    ) -> tuple[QuerySet, bool]:
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
         if (uuid := _as_uuid(search_term)) is not None:
             return queryset.filter(
                 Q.create([(field, uuid) for field in self.uuid_search_fields], connector=Q.OR)

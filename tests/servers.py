@@ -31,7 +31,8 @@ CELERY = [sys.executable, "-m", "celery", "-A", "auction_site"]
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def http_ok(url: str) -> bool:

@@ -4,9 +4,14 @@ import os
 from pathlib import Path
 from urllib.parse import quote
 
+import django_stubs_ext
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+# Lets Django's generic classes be subscripted (`admin.ModelAdmin[Auction]`) at run time,
+# as their type stubs are.
+django_stubs_ext.monkeypatch()
 
 env = environ.Env()
 # Real environment variables win over the file; ENV_FILE names another file (or /dev/null).
@@ -15,10 +20,10 @@ environ.Env.read_env(os.environ.get("ENV_FILE", BASE_DIR / ".env"), overwrite=Fa
 
 def _redis_url() -> str:
     """`REDIS_URL`, or one built from the original design's REDIS_ADDR, _PASSWORD and _DB."""
-    if url := env.str("REDIS_URL", default=""):
+    if url := str(env.str("REDIS_URL", default="")):
         return url
-    addr = env.str("REDIS_ADDR", default="127.0.0.1:6379")
-    password = env.str("REDIS_PASSWORD", default="")
+    addr = str(env.str("REDIS_ADDR", default="127.0.0.1:6379"))
+    password = str(env.str("REDIS_PASSWORD", default=""))
     auth = f":{quote(password, safe='')}@" if password else ""
     return f"redis://{auth}{addr}/{env.int('REDIS_DB', default=0)}"
 
@@ -148,10 +153,15 @@ CHANNEL_LAYER_BACKENDS = {
     "pubsub": "realtime.layers.AuctionChannelLayer",
     "list": "channels_redis.core.RedisChannelLayer",
 }
+# Redis channel names start with it (channels-redis's own default).
+CHANNEL_LAYER_PREFIX = "asgi"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": CHANNEL_LAYER_BACKENDS[env.str("CHANNEL_LAYER", default="pubsub")],
-        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}]},
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
+            "prefix": CHANNEL_LAYER_PREFIX,
+        },
     }
 }
 

@@ -1,14 +1,15 @@
-"""Money parsing (spec §1 "Money"): exact decimals in, 2-decimal strings out."""
+"""Money parsing (spec §1 "Money"): exact decimals in, 2-decimal strings out; ids."""
 
 import json
+import uuid
 from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auctions.errors import Code, InvalidAmount
-from auctions.formats import MAX_AMOUNT, money, parse_amount, parse_json
+from auctions.errors import Code, InvalidAmount, NotFound
+from auctions.formats import MAX_AMOUNT, money, parse_amount, parse_json, parse_uuid
 
 cents = st.integers(min_value=1, max_value=999_999_999_999)
 
@@ -155,3 +156,17 @@ def test_parse_json_refuses_what_is_not_plain_json(text):
 
 def test_parse_json_reads_numbers_exactly():
     assert parse_json('{"amount": 150.10, "n": 3}') == {"amount": Decimal("150.10"), "n": 3}
+
+
+class TestParseUuid:
+    @pytest.mark.parametrize(
+        "value", ["nope", "", None, 12, "00000000-0000-0000-0000-00000000000g"]
+    )
+    def test_anything_that_is_not_a_uuid_names_nothing(self, value):
+        with pytest.raises(NotFound):
+            parse_uuid(value)
+
+    def test_a_uuid_string_or_uuid_is_read_as_it_is(self):
+        value = uuid.uuid4()
+        assert parse_uuid(str(value)) == value
+        assert parse_uuid(value) is value

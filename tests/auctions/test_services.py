@@ -1,5 +1,6 @@
 """Auction lifecycle rules (spec §1): create, start, close, cancel, and their events."""
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -258,7 +259,7 @@ class TestClose:
 
     def test_unknown_auction_is_not_found(self, db):
         with pytest.raises(NotFound):
-            auction_close(auction_id="not-a-uuid")
+            auction_close(auction_id=uuid.uuid4())
 
 
 class TestCancel:

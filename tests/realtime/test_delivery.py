@@ -221,10 +221,10 @@ async def test_a_bid_in_the_soft_close_window_delivers_bid_placed_then_auction_e
     assert (placed["type"], placed["seq"]) == ("bid_placed", 1)
     assert (extended["type"], extended["seq"]) == ("auction_extended", 2)
     assert extended["data"] == {
-        "end_time": accepted.end_time,
+        "end_time": iso(accepted.end_time),
         "previous_end_time": iso(auction.end_time),
     }
-    assert placed["data"]["end_time"] == accepted.end_time
+    assert placed["data"]["end_time"] == iso(accepted.end_time)
 
 
 async def test_a_pending_auction_starting_reaches_its_subscribers(connect, carol_token, seller):
