@@ -72,7 +72,6 @@ def test_a_bid_shows_up_in_the_other_browser_without_reloading(new_page, people)
     alice_page.wait_for_selector("#bid-button[data-state=accepted]")
     # The accept and alice's own bid_placed event both say so, in either order.
     assert "highest bid" in alice_page.text_content("#bid-feedback")
-    assert delay_ms < 2000
     screenshot(bob_page, "auction_page")
 
 

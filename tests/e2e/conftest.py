@@ -34,6 +34,7 @@ from accounts.models import User
 from accounts.services import api_token_create
 from auctions.models import Auction, AuctionEvent
 from auctions.services import auction_create
+from bidding.services import bid_place
 from tests.factories import UserFactory
 from tests.servers import CELERY, Server, server_environment, spawn, spawn_daphne
 
@@ -276,6 +277,31 @@ def stored_events(auction_id: str) -> list[tuple[int, str, str | None]]:
 @database_sync_to_async
 def last_seq(auction_id: str) -> int:
     return Auction.objects.values_list("last_seq", flat=True).get(id=auction_id)
+
+
+@database_sync_to_async
+def _sentinel_bid(auction_id: str) -> int:
+    auction = Auction.objects.get(id=auction_id)
+    accepted = bid_place(
+        auction_id=auction.id, bidder=UserFactory(), amount=auction.current_price + 1000
+    )
+    return accepted.seq
+
+
+async def nothing_else_arrives(clients: list["WsClient"], auction_id: str) -> int:
+    """Wait for a last event every client must get, instead of sleeping: returns its seq.
+
+    One more bid (by a new bidder, far above the others) goes out after everything else;
+    each connection delivers in seq order, so anything extra (a duplicate, an event after
+    `unsubscribed`) sent before it is in a client's log before it.
+    """
+    sentinel = await _sentinel_bid(auction_id)
+    arrived = await wait_for(
+        lambda: all(client.last_seq(auction_id) >= sentinel for client in clients),
+        timeout=20.0,
+    )
+    assert arrived, "the sentinel event did not reach every client"
+    return sentinel
 
 
 # --- clients -----------------------------------------------------------------

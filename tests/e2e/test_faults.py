@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     clients_close,
     delivery_problems,
     group_subscribers,
+    nothing_else_arrives,
     specific_channels,
     stored_events,
     users_with_tokens,
@@ -144,7 +145,8 @@ async def test_after_a_redis_restart_the_next_live_bid_brings_every_missed_event
     resumed.events[:0] = dropped.events
     fresh = await WsClient.open(daphnes[1], tokens[-1], label="fresh")
     await fresh.subscribe(auction_id, since_seq=0)
-    await asyncio.sleep(0.5)  # anything extra (a duplicate) would arrive by now
+    clients = [*observers, resumed, fresh]
+    await nothing_else_arrives(clients, auction_id)
 
     expected = await stored_events(auction_id)
     print(
@@ -152,12 +154,11 @@ async def test_after_a_redis_restart_the_next_live_bid_brings_every_missed_event
         f"{max(took) * 1000:.0f}ms; while down: {probed}; group resubscribed on both "
         f"instances={resubscribed}; next live bid completed every observer={delivered}"
     )
-    assert [seq for seq, _, _ in expected] == list(range(1, 10))
+    assert [seq for seq, _, _ in expected] == list(range(1, 11))  # 9, and the sentinel
     # Liveness holds while readiness reports Redis away. (A handshake meanwhile is refused
     # with a 500: the consumer cannot subscribe its channel; the spec says nothing.)
     assert (probed["healthz"], probed["readyz"]) == (200, 503)
     assert resubscribed
-    clients = [*observers, resumed, fresh]
     problems = [p for client in clients for p in delivery_problems(client, auction_id, expected)]
     assert not problems, problems
     await clients_close(clients)
@@ -179,10 +180,10 @@ async def test_after_a_redis_restart_the_sweep_alone_brings_every_missed_event(
     back = time.monotonic()
     delivered = await all_delivered(observers, auction_id, 8)
     waited = time.monotonic() - back
-    await asyncio.sleep(0.5)
     deadline = time.monotonic() + DELIVERY_TIMEOUT
     while (unpublished := await unpublished_count(auction_id)) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
+    await nothing_else_arrives(observers, auction_id)
 
     expected = await stored_events(auction_id)
     print(
@@ -223,7 +224,7 @@ async def test_connections_that_end_during_a_redis_outage_leave_no_subscription_
     with pytest.raises(ConnectionError):
         await prober.request({"type": "subscribe", "auction_id": quiet_auction}, timeout=10)
     closed_with = prober.close_code
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # Redis stays away a while
     redis_server.start()
 
     # New clients on both instances prove their pub/sub connections are back.

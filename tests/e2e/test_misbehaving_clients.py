@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     delivery_problems,
     established_connections,
     group_subscribers,
+    nothing_else_arrives,
     socket_fds,
     specific_channels,
     stored_events,
@@ -88,7 +89,7 @@ async def complete_delivery(clients: list[WsClient], auction_id: str) -> list:
     """Wait until every client has the auction's last event; returns the stored events."""
     final = (await stored_events(auction_id))[-1][0]
     await wait_for(lambda: all(c.last_seq(auction_id) >= final for c in clients), DELIVERY_TIMEOUT)
-    await asyncio.sleep(0.5)  # anything extra (a duplicate) would arrive by now
+    await nothing_else_arrives(clients, auction_id)
     return await stored_events(auction_id)
 
 
@@ -290,6 +291,7 @@ async def churn_while_bidding(daphnes, s: Scene, iterations: int) -> tuple[BidSt
         f"\n[e2e churn] {2 * iterations} connect/subscribe/leave cycles in {took:.1f}s while "
         f"{stream.accepted} bids were accepted; {crashed} consumers died with an exception"
     )
+    assert crashed == 0, "a consumer died with an exception (see the daphne logs)"
     return stream, took
 
 

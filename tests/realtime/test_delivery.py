@@ -38,6 +38,15 @@ from tests.realtime.conftest import (
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+async def until(condition: Any, timeout: float = 5.0) -> None:
+    """Wait for `condition()` to hold, letting the consumers run meanwhile."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "the condition never held"
+        await asyncio.sleep(0.005)
+
+
 publish = database_sync_to_async(events_publish)
 
 
@@ -404,15 +413,22 @@ async def test_subscribes_during_a_snapshot_read_share_the_next_read_not_the_run
         return await real_snapshot(auction_id)
 
     monkeypatch.setattr(shared, "read_snapshot", held_snapshot)
+    subscribes = []
+    real_shared_snapshot = shared.snapshot
+
+    async def counted_snapshot(auction_id):
+        subscribes.append(auction_id)  # then, in the same step, it joins a read
+        return await real_shared_snapshot(auction_id)
+
+    monkeypatch.setattr(shared, "snapshot", counted_snapshot)
     early = await connect(carol_token)
     await early.send_json_to({"type": "subscribe", "auction_id": str(auction.id)})
-    while not reads:  # the first read has begun (and waits)
-        await asyncio.sleep(0.01)
+    await until(lambda: reads)  # the first read has begun (and waits)
     await place_bid(auction, alice, "10.00")  # committed and published meanwhile
     late = [await connect(carol_token) for _ in range(3)]
     for watcher in late:
         await watcher.send_json_to({"type": "subscribe", "auction_id": str(auction.id)})
-    await asyncio.sleep(0.2)  # the late subscribes are waiting for the next read
+    await until(lambda: len(subscribes) == 4)  # the late three wait for the next read
     first_read_may_finish.set()
 
     for watcher in late:

@@ -105,23 +105,31 @@ def test_a_hundred_auctions_ending_in_one_second_each_end_once(scheduler):
         auctions.append(auction)
     for auction in auctions[:20]:
         bid_place(auction_id=auction.id, bidder=bidder, amount="15")
+    for auction in auctions[10:20]:
+        bid_place(auction_id=auction.id, bidder=other, amount="16")
     scheduler(workers=2, beats=2)
 
     wait_for(all_closed(auctions), timeout=60)
     ended_once(auctions)
     late = lateness_ms(auctions)
-    assert late[0] >= 0, "never before the end time"
     print(
         f"\n[closing] {len(late)} auctions, 2 workers, 2 beats: lateness p50 "
         f"{statistics.median(late):.0f} ms, p99 {late[int(len(late) * 0.99) - 1]:.0f} ms, "
         f"max {late[-1]:.0f} ms"
     )
-    for auction in Auction.objects.filter(id__in=[a.id for a in auctions[:20]]):
-        if auction.reserve_price is None:
-            assert (auction.winner_id, auction.final_price) == (bidder.id, Decimal("15.00"))
-        else:  # reserve 20 not met by a 15 bid
-            assert (auction.winner_id, auction.final_price) == (None, None)
-    assert other  # took no part
+    assert len(late) == len(auctions)
+    assert late[0] >= 0, "never before the end time"
+    # Ends are on time, not merely eventual: a few seconds at most on a loaded machine.
+    assert late[-1] < 5000, f"an auction ended {late[-1]:.0f} ms after its end time"
+    results = {
+        auction.id: (auction.winner_id, auction.final_price)
+        for auction in Auction.objects.filter(id__in=[a.id for a in auctions])
+    }
+    for n, auction in enumerate(auctions):
+        highest = (bidder.id, Decimal("15.00")) if n < 10 else (other.id, Decimal("16.00"))
+        reserve_met = n % 10 != 0  # every tenth auction has a reserve of 20
+        expected = highest if n < 20 and reserve_met else (None, None)
+        assert results[auction.id] == expected, (n, results[auction.id])
 
 
 def test_the_safety_net_ends_active_auctions_after_redis_lost_the_schedule(scheduler, seller):
@@ -142,7 +150,8 @@ def test_a_late_bid_extends_the_end_and_the_auction_ends_at_the_new_time(schedul
     )
     original_end = auction.end_time
     scheduler()
-    time.sleep(1.5)
+    # A bid late in the auction, once the clock is inside its last 2 seconds.
+    wait_for(lambda: timezone.now() >= original_end - timedelta(seconds=2), timeout=5)
     accepted = bid_place(auction_id=auction.id, bidder=alice, amount=5)
     assert accepted.extended
     auction.refresh_from_db()
