@@ -1,6 +1,6 @@
 """HTTP API for auctions and their events (spec §3): parse, call a service, shape."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
@@ -9,7 +9,7 @@ from pydantic import StrictInt
 
 from accounts.requests import ApiRequest
 from api.base import MAX_BIGINT, PageQuery, page, paginate
-from api.schemas import Amount, ErrorOut, IsoTime, Money, PersonOut, Time
+from api.schemas import Amount, ErrorOut, IncrementTable, IsoTime, Money, PersonOut, Time
 from auctions.events import event_as_message
 from auctions.formats import parse_uuid
 from auctions.models import AuctionStatus
@@ -32,7 +32,13 @@ class AuctionOut(Schema):
     starting_price: Money
     current_price: Money
     min_next_bid: Money
-    min_increment: Money
+    min_increment: Money = Field(description="The increment at the current price.")
+    increments: list[Annotated[list[Money], Field(min_length=2, max_length=2)]] | None = Field(
+        description="The increment table as [from_price, increment] pairs; null if fixed."
+    )
+    buy_now_price: Money | None = Field(
+        description="The buy-it-now price while it is offered (an open auction without bids)."
+    )
     reserve_met: bool
     bid_count: int
     highest_bidder: PersonOut | None
@@ -58,7 +64,11 @@ class AuctionIn(Schema):
     item_id: str | None = Field(None, description="An item of yours that is not on sale.")
     starting_price: Amount
     reserve_price: Amount = None
-    min_increment: Amount = Field(None, description="Default 0.01.")
+    min_increment: Amount = Field(None, description="A fixed increment; default 0.01.")
+    increments: IncrementTable = None
+    buy_now_price: Amount = Field(
+        None, description="At least the starting price and the reserve, if any."
+    )
     start_time: IsoTime | None = Field(None, description="Default now: active at once.")
     end_time: IsoTime | None = Field(None, description="Give end_time or duration_seconds.")
     duration_seconds: StrictInt | None = None
@@ -122,6 +132,8 @@ def create_auction(request: ApiRequest, payload: AuctionIn) -> Status[dict[str, 
         starting_price=payload.starting_price,
         reserve_price=payload.reserve_price,
         min_increment=payload.min_increment,
+        increments=payload.increments,
+        buy_now_price=payload.buy_now_price,
         start_time=payload.start_time,
         end_time=payload.end_time,
         duration_seconds=payload.duration_seconds,

@@ -29,6 +29,7 @@ STATUS_BY_CODE: dict[str, int] = {
     Code.INVALID_AMOUNT: 422,
     Code.NOT_FOUND: 404,
     Code.RATE_LIMITED: 429,
+    Code.BUY_NOW_UNAVAILABLE: 409,
     Code.INVALID_JSON: 400,
     Code.INVALID_MESSAGE: 400,
     Code.UNKNOWN_TYPE: 400,

@@ -22,6 +22,30 @@ Amount = Annotated[
     ),
 ]
 Money = Annotated[str, Field(examples=["150.10"], pattern=r"^\d+\.\d{2}$")]
+# A table's name or its rows, checked by the service (auctions.pricing).
+IncrementTable = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "description": 'A table of the site\'s, e.g. "standard".'},
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "array",
+                        "minItems": 2,
+                        "maxItems": 2,
+                        "items": {"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"},
+                    },
+                    "description": '[from_price, increment] pairs, ascending, from "0.00".',
+                },
+                {"type": "null"},
+            ],
+            "description": "An increment table instead of a fixed min_increment (spec §7).",
+        }
+    ),
+]
 Time = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 RequestId = Annotated[
     Any,

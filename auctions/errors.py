@@ -14,6 +14,7 @@ class Code(StrEnum):
     INVALID_AMOUNT = "invalid_amount"
     NOT_FOUND = "not_found"
     RATE_LIMITED = "rate_limited"
+    BUY_NOW_UNAVAILABLE = "buy_now_unavailable"
     # Malformed WebSocket messages (spec §2 "Bad input").
     INVALID_JSON = "invalid_json"
     INVALID_MESSAGE = "invalid_message"
@@ -37,6 +38,7 @@ BID_REJECTION_CODES = frozenset(
         Code.INVALID_AMOUNT,
         Code.NOT_FOUND,
         Code.RATE_LIMITED,
+        Code.BUY_NOW_UNAVAILABLE,
     }
 )
 

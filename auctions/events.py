@@ -15,7 +15,6 @@ from uuid import UUID
 
 from django.db import transaction
 
-from accounts.models import User
 from auctions.formats import iso, money, unix_seconds
 from auctions.models import Auction, AuctionEvent
 
@@ -72,14 +71,18 @@ def event_record(
     return event
 
 
-# What each event carries (spec §2, "Server → subscribers").
+# What each event carries (spec §2 "Server → subscribers", §7). People are {id, name}.
+
+Person = dict[str, str]
 
 
 def bid_placed_data(
     *,
     bid_id: UUID,
     amount: Decimal,
-    bidder: User,
+    bidder: Person,
+    auto: bool,
+    highest_bidder: Person,
     current_price: Decimal,
     min_next_bid: Decimal,
     bid_count: int,
@@ -88,7 +91,9 @@ def bid_placed_data(
     return {
         "bid_id": str(bid_id),
         "amount": money(amount),
-        "bidder": bidder.as_person(),
+        "bidder": bidder,
+        "auto": auto,
+        "highest_bidder": highest_bidder,
         "current_price": money(current_price),
         "min_next_bid": money(min_next_bid),
         "bid_count": bid_count,
@@ -110,14 +115,22 @@ def auction_started_data(auction: Auction) -> dict[str, Any]:
     }
 
 
-def auction_ended_data(auction: Auction) -> dict[str, Any]:
-    """After `auction_close` decided the winner (or that there is none)."""
+def auction_ended_data(
+    *,
+    final_price: Decimal | None,
+    winner: Person | None,
+    winning_bid_id: UUID | None,
+    reserve_met: bool,
+    reason: str,
+) -> dict[str, Any]:
+    """`reason`: "ended" at the end time (or staff's close), "bought" by buy it now."""
     return {
-        "status": auction.status,
-        "final_price": money(auction.final_price),
-        "winner": auction.winner.as_person() if auction.winner else None,
-        "winning_bid_id": str(auction.highest_bid_id) if auction.winner_id else None,
-        "reserve_met": auction.reserve_met,
+        "status": "ended",
+        "final_price": money(final_price),
+        "winner": winner,
+        "winning_bid_id": str(winning_bid_id) if winning_bid_id else None,
+        "reserve_met": reserve_met,
+        "reason": reason,
     }
 
 

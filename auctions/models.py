@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from auctions.pricing import Increments, increments_of, min_next_bid, reserve_met
+
 
 class MoneyDigits(TypedDict):
     max_digits: int
@@ -47,9 +49,10 @@ OPEN_STATUSES = (AuctionStatus.PENDING, AuctionStatus.ACTIVE)
 class Auction(models.Model):
     """One sale of one item.
 
-    `current_price`, `highest_bidder`, `highest_bid`, `bid_count` and `last_seq` are
-    the running state the bid statement (bidding.services) moves forward under the row
-    lock; `version` counts every change of the row.
+    `current_price`, `highest_bidder` (the leader) and their private `leader_max`,
+    `highest_bid`, `bid_count` and `last_seq` are the running state the bid engine
+    (bidding.services) moves forward under the row lock; `version` counts every change
+    of the row and is checked by every write.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -66,7 +69,10 @@ class Auction(models.Model):
     max_end_time = models.DateTimeField()
     starting_price = models.DecimalField(**MONEY)
     reserve_price = models.DecimalField(**MONEY, null=True, blank=True)
+    # A fixed increment, unless `increments` holds a table: [["0.00", "0.05"], …].
     min_increment = models.DecimalField(**MONEY, default=Decimal("0.01"))
+    increments = models.JSONField(null=True, blank=True)
+    buy_now_price = models.DecimalField(**MONEY, null=True, blank=True)
     extension_seconds = models.PositiveIntegerField(default=0)
 
     current_price = models.DecimalField(**MONEY)
@@ -87,6 +93,9 @@ class Auction(models.Model):
         related_name="+",
         db_index=False,
     )
+    # The leader's maximum and when they set it: private to them (spec §7, rule 7).
+    leader_max = models.DecimalField(**MONEY, null=True, blank=True)
+    leader_max_at = models.DateTimeField(null=True, blank=True)
     bid_count = models.PositiveIntegerField(default=0)
     last_seq = models.PositiveBigIntegerField(default=0)
     version = models.PositiveBigIntegerField(default=0)
@@ -129,6 +138,18 @@ class Auction(models.Model):
                 & (Q(final_price__isnull=True) | Q(final_price__gt=0)),
                 name="auction_amounts_positive",
             ),
+            models.CheckConstraint(
+                condition=Q(buy_now_price__isnull=True)
+                | (
+                    Q(buy_now_price__gte=F("starting_price"))
+                    & (Q(reserve_price__isnull=True) | Q(buy_now_price__gte=F("reserve_price")))
+                ),
+                name="auction_buy_now_at_least_start_and_reserve",
+            ),
+            models.CheckConstraint(
+                condition=Q(leader_max__isnull=True) | Q(leader_max__gte=F("current_price")),
+                name="auction_leader_max_covers_price",
+            ),
         ]
         indexes = [
             # Scheduler safety net and the home page: active auctions by end time.
@@ -149,16 +170,37 @@ class Auction(models.Model):
         return f"{self.item.name} ({self.status})"
 
     @property
+    def increment_rule(self) -> Increments:
+        return increments_of(self.min_increment, self.increments)
+
+    @property
+    def increment(self) -> Decimal:
+        """The increment at the current price: inc(current_price)."""
+        return self.increment_rule.at(self.current_price)
+
+    @property
     def min_next_bid(self) -> Decimal:
-        if self.bid_count == 0:
-            return self.starting_price
-        return self.current_price + self.min_increment
+        return min_next_bid(
+            starting_price=self.starting_price,
+            current_price=self.current_price,
+            bid_count=self.bid_count,
+            increments=self.increment_rule,
+        )
 
     @property
     def reserve_met(self) -> bool:
-        if self.reserve_price is None:
-            return True
-        return self.bid_count > 0 and self.current_price >= self.reserve_price
+        return reserve_met(
+            reserve_price=self.reserve_price,
+            current_price=self.current_price,
+            bid_count=self.bid_count,
+        )
+
+    @property
+    def buy_now_offered(self) -> Decimal | None:
+        """The buy-it-now price while it is on offer: an open auction without bids."""
+        if self.bid_count or self.status not in OPEN_STATUSES:
+            return None
+        return self.buy_now_price
 
 
 class AuctionEvent(models.Model):

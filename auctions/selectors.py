@@ -27,8 +27,9 @@ def auctions_with_people() -> QuerySet[Auction]:
 
 # What `auction_snapshot` reads, and no more: a subscribe loads one of these per handshake.
 _SNAPSHOT_FIELDS = (
-    "id", "status", "starting_price", "current_price", "min_increment", "reserve_price",
-    "bid_count", "start_time", "end_time", "last_seq", "item", "highest_bidder", "winner",
+    "id", "status", "starting_price", "current_price", "min_increment", "increments",
+    "reserve_price", "buy_now_price", "bid_count", "start_time", "end_time", "last_seq",
+    "item", "highest_bidder", "winner",
     "item__id", "item__name", "item__description",
     "highest_bidder__id", "highest_bidder__username",
     "winner__id", "winner__username",
@@ -73,7 +74,9 @@ def auction_snapshot(auction: Auction) -> dict[str, Any]:
         "starting_price": money(auction.starting_price),
         "current_price": money(auction.current_price),
         "min_next_bid": money(auction.min_next_bid),
-        "min_increment": money(auction.min_increment),
+        "min_increment": money(auction.increment),
+        "increments": auction.increment_rule.as_pairs(),
+        "buy_now_price": money(auction.buy_now_offered),
         "reserve_met": auction.reserve_met,
         "bid_count": auction.bid_count,
         "highest_bidder": auction.highest_bidder.as_person() if auction.highest_bidder else None,

@@ -28,6 +28,7 @@ from auctions.events import (
 )
 from auctions.formats import is_storable_text, parse_amount
 from auctions.models import Auction, AuctionStatus, Item
+from auctions.pricing import increment_tables, increments_table_parse
 from auctions.schedule_index import schedule_auction, schedule_remove
 from auctions.selectors import db_now
 
@@ -69,6 +70,8 @@ def auction_create(
     item_description: str = "",
     reserve_price: object = None,
     min_increment: object = None,
+    increments: object = None,
+    buy_now_price: object = None,
     start_time: datetime | None = None,
     end_time: datetime | None = None,
     duration_seconds: int | None = None,
@@ -77,6 +80,8 @@ def auction_create(
     """Put an item up for auction: an existing item of the creator's, or a new one.
 
     Without a start_time, or with one not in the future, the auction is active at once.
+    The increment is fixed (`min_increment`, default 0.01) or a table (`increments`: the
+    name of one of the site's tables, or the pairs themselves), not both.
     """
     now = db_now()
     starting = _money_field(starting_price, "starting_price")
@@ -84,9 +89,20 @@ def auction_create(
     increment = Auction._meta.get_field("min_increment").default
     if min_increment is not None:
         increment = _money_field(min_increment, "min_increment")
+    table = None
+    if increments is not None:
+        if min_increment is not None:
+            raise ValidationFailed("Give min_increment or increments, not both.", "increments")
+        table = increments_table_parse(increments, increment_tables())
     if reserve is not None and reserve < starting:
         raise ValidationFailed(
             "The reserve price cannot be below the starting price.", "reserve_price"
+        )
+    buy_now = None if buy_now_price is None else _money_field(buy_now_price, "buy_now_price")
+    if buy_now is not None and (buy_now < starting or (reserve is not None and buy_now < reserve)):
+        raise ValidationFailed(
+            "The buy-it-now price must be at least the starting price and the reserve.",
+            "buy_now_price",
         )
     extension = _extension_field(extension_seconds)
 
@@ -108,6 +124,8 @@ def auction_create(
                 current_price=starting,
                 reserve_price=reserve,
                 min_increment=increment,
+                increments=table,
+                buy_now_price=buy_now,
                 extension_seconds=extension,
             )
     except IntegrityError as exc:
@@ -230,7 +248,14 @@ def auction_close(*, auction_id: UUID, early: bool = False) -> bool:
     auction.ended_at = now
     auction.winner = auction.highest_bidder if has_winner else None
     auction.final_price = auction.current_price if has_winner else None
-    event_record(auction=auction, type="auction_ended", at=now, data=auction_ended_data(auction))
+    data = auction_ended_data(
+        final_price=auction.final_price,
+        winner=auction.winner.as_person() if auction.winner else None,
+        winning_bid_id=auction.highest_bid_id if has_winner else None,
+        reserve_met=auction.reserve_met,
+        reason="ended",
+    )
+    event_record(auction=auction, type="auction_ended", at=now, data=data)
     schedule_remove(auction.id)
     auction.save(
         update_fields=[

@@ -10,7 +10,10 @@ from auctions.models import MONEY, Auction
 
 
 class Bid(models.Model):
-    """An accepted bid. Rows are only ever inserted by bidding.services.bid_place."""
+    """A recorded bid: a bidder's own, or one the engine placed for them (`auto`, spec §7).
+
+    Rows are only ever inserted by the bid engine (bidding.services), never changed.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Indexed through the constraints and indexes below, not one index per column:
@@ -22,6 +25,8 @@ class Bid(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bids", db_index=False
     )
     amount = models.DecimalField(**MONEY)
+    # Placed by the engine for the bidder's maximum, not by a request of theirs.
+    auto = models.BooleanField(default=False, db_default=False)
     # NULL, not "", means "no request id": the unique constraint then does not apply.
     request_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     # The seq of this bid's `bid_placed` event.
@@ -29,11 +34,11 @@ class Bid(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["-amount"]
+        ordering = ["-seq"]
         constraints = [
-            # Accepted amounts strictly increase, so no two are equal; this index also
-            # serves "bids of an auction by amount" (the history, newest first).
-            models.UniqueConstraint(fields=["auction", "amount"], name="bid_unique_amount"),
+            # One bid per event; this index also serves an auction's history, newest first.
+            # (Amounts rise with seq; two bids share an amount only in a tie of maxes.)
+            models.UniqueConstraint(fields=["auction", "seq"], name="bid_unique_seq"),
             models.UniqueConstraint(
                 fields=["bidder", "request_id"],
                 condition=Q(request_id__isnull=False),
@@ -50,9 +55,9 @@ class Bid(models.Model):
 class BidRequest(models.Model):
     """The outcome of a bid that carried a request_id: the record that makes retries safe.
 
-    Written in the bid statement itself, accepted or rejected, so a repeated
-    (bidder, request_id) conflicts on this table's unique key, whichever auction it
-    names and however the requests interleave, and gets this outcome back.
+    Written in the bid's own transaction, accepted or rejected, with the reply it got
+    (`reply`: `bid_accepted.data`, or the rejection's data). A repeated (bidder,
+    request_id), whichever auction it names, gets that reply again and changes nothing.
     """
 
     ACCEPTED = "accepted"
@@ -63,17 +68,9 @@ class BidRequest(models.Model):
     )
     request_id = models.CharField(max_length=64)
     auction = models.ForeignKey(Auction, on_delete=models.PROTECT, related_name="+", db_index=False)
-    amount = models.DecimalField(**MONEY)
     # "accepted" or the rejection code.
     outcome = models.CharField(max_length=32)
-    bid = models.ForeignKey(
-        Bid, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
-    )
-    # The auction's state right after the bid (accepted) or when it was refused.
-    seq = models.PositiveBigIntegerField(null=True, blank=True)
-    current_price = models.DecimalField(**MONEY)
-    min_next_bid = models.DecimalField(max_digits=13, decimal_places=2)
-    end_time = models.DateTimeField()
+    reply = models.JSONField(default=dict)
     created_at = models.DateTimeField()
 
     class Meta:

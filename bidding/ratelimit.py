@@ -2,9 +2,12 @@
 
 import logging
 import math
+from collections.abc import Sequence
+from functools import cache
 from uuid import UUID
 
 from django.conf import settings
+from redis.commands.core import Script
 
 from infra.redis import redis_client
 
@@ -31,22 +34,30 @@ return allowed
 """
 
 
-def bid_rate_allows(*, user_id: UUID) -> bool:
-    """True if `user_id` may place another bid now: BID_RATE_LIMIT per second, bursts of 2x.
+@cache
+def _take_token() -> Script:
+    return redis_client().register_script(_TAKE_TOKEN)
 
-    BID_RATE_LIMIT=0 turns the limit off. If Redis cannot be asked, the bid is allowed:
-    the limit protects the service, and bids must not stop because Redis is away.
+
+def bid_rates_allow(*, user_ids: Sequence[UUID]) -> list[bool]:
+    """For each bid (by `user_ids`, in order): may it be placed now? One Redis round trip.
+
+    BID_RATE_LIMIT per second per user, bursts of twice that; 0 turns the limit off. If
+    Redis cannot be asked, the bids are allowed: the limit protects the service, and bids
+    must not stop because Redis is away.
     """
     rate = settings.BID_RATE_LIMIT
-    if rate <= 0:
-        return True
+    if rate <= 0 or not user_ids:
+        return [True] * len(user_ids)
     burst = 2 * rate
+    ttl = math.ceil(burst / rate) + 1
     try:
-        client = redis_client()
-        allowed = client.eval(
-            _TAKE_TOKEN, 1, f"ratelimit:bid:{user_id}", rate, burst, math.ceil(burst / rate) + 1
-        )
+        pipeline = redis_client().pipeline(transaction=False)
+        for user_id in user_ids:
+            _take_token()(
+                keys=[f"ratelimit:bid:{user_id}"], args=[rate, burst, ttl], client=pipeline
+            )
+        return [bool(allowed) for allowed in pipeline.execute()]
     except Exception:
-        logger.warning("bid rate limit unavailable; allowing the bid", exc_info=True)
-        return True
-    return bool(allowed)
+        logger.warning("bid rate limit unavailable; allowing the bids", exc_info=True)
+        return [True] * len(user_ids)

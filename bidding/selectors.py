@@ -9,6 +9,7 @@ from django.db.models import Count, Max, QuerySet
 
 from accounts.models import User
 from auctions.errors import NotFound
+from auctions.formats import money
 from auctions.models import Auction, AuctionStatus
 from auctions.selectors import auctions_with_people
 from bidding.models import Bid
@@ -18,9 +19,44 @@ def bid_history(*, auction_id: UUID) -> QuerySet[Bid]:
     """The accepted bids of an auction, newest first; NotFound if there is no such auction."""
     if not Auction.objects.filter(id=auction_id).exists():
         raise NotFound()
-    # Accepted amounts strictly increase, so highest first is newest first, and the
-    # (auction, amount) unique index serves it without a sort.
-    return Bid.objects.filter(auction_id=auction_id).select_related("bidder").order_by("-amount")
+    # The (auction, seq) unique index serves it without a sort.
+    return Bid.objects.filter(auction_id=auction_id).select_related("bidder").order_by("-seq")
+
+
+@dataclass(frozen=True, slots=True)
+class OwnBid:
+    """What a bidder may know of their own bidding on an auction (spec §7, rule 7)."""
+
+    max_amount: Decimal
+    leading: bool
+    amount: Decimal
+    bid_id: UUID
+
+    def as_data(self) -> dict[str, object]:
+        return {
+            "max_amount": money(self.max_amount),
+            "leading": self.leading,
+            "amount": money(self.amount),
+        }
+
+
+def own_bid(*, auction_id: UUID, bidder: User) -> OwnBid:
+    """The bidder's max, whether they lead, and their highest recorded bid; NotFound if none.
+
+    The leader's max is kept on the auction; anyone else's was used up by their own highest
+    bid (rules 2 and 3 bid a max in full before it is beaten).
+    """
+    auction = Auction.objects.filter(id=auction_id).values("highest_bidder_id", "leader_max")
+    state = auction.first()
+    if state is None:
+        raise NotFound()
+    # Amounts rise with seq: the bidder's latest bid is their highest.
+    top = Bid.objects.filter(auction_id=auction_id, bidder=bidder).order_by("-seq").first()
+    if top is None:
+        raise NotFound("bid")
+    leading = state["highest_bidder_id"] == bidder.id
+    top_max = state["leader_max"] if leading and state["leader_max"] is not None else top.amount
+    return OwnBid(max_amount=top_max, leading=leading, amount=top.amount, bid_id=top.id)
 
 
 BidStanding = Literal["winning", "outbid", "won", "lost", "cancelled"]

@@ -1,5 +1,6 @@
 """Auction pages: the home list, the auction page, creating an auction and "my auctions"."""
 
+import contextlib
 import uuid
 from uuid import UUID
 
@@ -8,14 +9,15 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from accounts.models import User
 from accounts.requests import SignedInRequest
 from auctions.errors import DomainError, NotFound
-from auctions.formats import iso
+from auctions.formats import iso, money
 from auctions.models import AuctionStatus
 from auctions.selectors import auction_get, auction_list, auction_snapshot, db_now
 from auctions.services import auction_create
 from bidding.rejections import REJECTION_TEXT
-from bidding.selectors import bid_history
+from bidding.selectors import bid_history, own_bid
 from pages.forms import AuctionCreateForm
 
 HOME_LIST_LIMIT = 30
@@ -40,12 +42,18 @@ def auction_detail(request: HttpRequest, auction_id: UUID) -> HttpResponse:
     except NotFound as exc:
         raise Http404("No such auction.") from exc
     user = request.user
+    mine = None
+    if isinstance(user, User):
+        with contextlib.suppress(NotFound):
+            mine = own_bid(auction_id=auction.id, bidder=user)
     context = {
         "auction": auction,
         "snapshot": auction_snapshot(auction),
         "bids": bid_history(auction_id=auction.id)[:HISTORY_LIMIT],
         "is_creator": user.is_authenticated and auction.creator_id == user.id,
         "is_highest": user.is_authenticated and auction.highest_bidder_id == user.id,
+        # The viewer's own max and standing: shown to them alone (spec §7, rule 7).
+        "mine": mine,
         # A fresh id per drawn form, so resubmitting the same form places one bid.
         "request_id": f"form-{uuid.uuid4()}",
         "page": {
@@ -53,6 +61,7 @@ def auction_detail(request: HttpRequest, auction_id: UUID) -> HttpResponse:
             "user_id": str(user.id) if user.is_authenticated else None,
             "server_now": iso(db_now()),
             "rejections": {str(code): text for code, text in REJECTION_TEXT.items()},
+            "my_max": money(mine.max_amount) if mine else None,
         },
     }
     return render(request, "auctions/detail.html", context)

@@ -1,5 +1,6 @@
-"""Bid pages: placing a bid from the auction page's form (no JavaScript needed), and "my bids"."""
+"""Bid pages: the auction page's bid and buy-it-now forms (no JavaScript needed), and "my bids"."""
 
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
@@ -12,33 +13,68 @@ from accounts.requests import SignedInRequest
 from auctions.errors import DomainError
 from bidding.rejections import rejection_text
 from bidding.selectors import bid_standings
-from bidding.services import bid_place, check_request_id
+from bidding.services import bid_place, buy_now, check_request_id
 
 
 @login_required
 @require_POST
 def bid_create(request: SignedInRequest, auction_id: UUID) -> HttpResponse:
-    """The auction page's bid form: place the bid and go back to the page with the outcome."""
-    try:
-        # The form carries a request id minted when the page was drawn: submitting it twice
-        # (a double click, a resent POST) places one bid.
-        request_id = check_request_id(request.POST.get("request_id") or None)
-    except ValueError:
-        request_id = None
+    """The auction page's bid form: an amount, and optionally a maximum ("bid up to")."""
+    amount = request.POST.get("amount", "").strip() or None
+    max_amount = request.POST.get("max_amount", "").strip() or None
     try:
         accepted = bid_place(
             auction_id=auction_id,
             bidder=request.user,
-            amount=request.POST.get("amount", ""),
-            request_id=request_id,
+            # With a maximum, an empty amount bids the minimum next bid.
+            amount=amount if amount is not None or max_amount is not None else "",
+            max_amount=max_amount,
+            request_id=_form_request_id(request),
         )
     except DomainError as rejected:  # BidRejected, or NotFound for a deleted auction
         messages.error(request, rejection_text(rejected.code, rejected.data))
     else:
-        messages.success(
-            request, f"Your bid of {accepted.as_data()['amount']} is the highest bid now."
-        )
+        messages.success(request, accepted_text(accepted.as_data()))
     return redirect("auctions:detail", auction_id=auction_id)
+
+
+@login_required
+@require_POST
+def buy_now_create(request: SignedInRequest, auction_id: UUID) -> HttpResponse:
+    """The auction page's buy-it-now button."""
+    try:
+        accepted = buy_now(
+            auction_id=auction_id, buyer=request.user, request_id=_form_request_id(request)
+        )
+    except DomainError as rejected:
+        messages.error(request, rejection_text(rejected.code, rejected.data))
+    else:
+        messages.success(request, f"You bought it for {accepted.as_data()['amount']}.")
+    return redirect("auctions:detail", auction_id=auction_id)
+
+
+def accepted_text(data: dict[str, Any]) -> str:
+    """What a bidder is told of an accepted bid (auction.js says the same)."""
+    if not data["leading"]:
+        return (
+            f"Your bid of {data['amount']} was placed, but another bidder's maximum is higher: "
+            f"the price is now {data['current_price']}."
+        )
+    if data["max_amount"] != data["amount"]:
+        return (
+            f"You are the highest bidder at {data['current_price']}; "
+            f"we will bid for you up to {data['max_amount']}."
+        )
+    return f"Your bid of {data['amount']} is the highest bid now."
+
+
+def _form_request_id(request: SignedInRequest) -> str | None:
+    # The form carries a request id minted when the page was drawn: submitting it twice
+    # (a double click, a resent POST) places one bid.
+    try:
+        return check_request_id(request.POST.get("request_id") or None)
+    except ValueError:
+        return None
 
 
 @login_required

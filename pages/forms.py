@@ -11,6 +11,7 @@ from django.contrib.auth.forms import UserCreationForm
 
 from accounts.models import User
 from auctions.errors import DomainError
+from auctions.pricing import increment_tables
 
 
 class SignupForm(UserCreationForm[User]):
@@ -43,6 +44,8 @@ SERVICE_FIELDS = {
     "starting_price": "starting_price",
     "reserve_price": "reserve_price",
     "min_increment": "min_increment",
+    "increments": "increments",
+    "buy_now_price": "buy_now_price",
     "end_time": "duration_minutes",
     "duration_seconds": "duration_minutes",
     "extension_seconds": "extension_seconds",
@@ -70,9 +73,29 @@ class AuctionCreateForm(forms.Form):
         label="Minimum increment",
         required=False,
         max_length=32,
-        help_text="Optional, default 0.01.",
+        help_text="Optional, default 0.01 (with a fixed increment).",
         widget=forms.TextInput({"inputmode": "decimal"}),
     )
+    increments = forms.ChoiceField(
+        label="Increments",
+        required=False,
+        help_text="A fixed increment, or one of the site's tables that grow with the price.",
+    )
+    buy_now_price = forms.CharField(
+        label="Buy it now price",
+        required=False,
+        max_length=32,
+        help_text="Optional. Anyone may buy at this price until the first bid.",
+        widget=forms.TextInput({"inputmode": "decimal"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tables = [(name, f"the {name} table") for name in sorted(increment_tables())]
+        choice = self.fields["increments"]
+        assert isinstance(choice, forms.ChoiceField)
+        choice.choices = [("", "fixed (minimum increment)"), *tables]
+
     start_time = forms.DateTimeField(
         label="Start time (UTC)",
         required=False,
@@ -104,6 +127,8 @@ class AuctionCreateForm(forms.Form):
             "starting_price": data["starting_price"],
             "reserve_price": data["reserve_price"] or None,
             "min_increment": data["min_increment"] or None,
+            "increments": data["increments"] or None,
+            "buy_now_price": data["buy_now_price"] or None,
             "start_time": data["start_time"],
             "duration_seconds": data["duration_minutes"] * 60,
             "extension_seconds": data["extension_seconds"] or 0,

@@ -20,8 +20,7 @@ from django.conf import settings
 
 from accounts.models import User
 from auctions.errors import Code, DomainError
-from bidding.services import bid_place
-from realtime.db import in_db_thread
+from bidding.services import bid_place_async
 from realtime.flow import SendWindow
 from realtime.internals import get_handler_name
 from realtime.ordering import EventOrder
@@ -59,17 +58,6 @@ def _dump(message: dict[str, Any]) -> str:
 
 def _now() -> float:
     return round(time.time(), 3)
-
-
-@in_db_thread
-def _place_bid(message: PlaceBid, user: User) -> dict[str, Any]:
-    accepted = bid_place(
-        auction_id=message.auction_id,
-        bidder=user,
-        amount=message.amount,
-        request_id=message.request_id,
-    )
-    return accepted.as_data()
 
 
 class AuctionConsumer(AsyncWebsocketConsumer):
@@ -223,10 +211,31 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         await self.reply("unsubscribed", message.request_id, auction_id=auction_id)
 
     async def on_place_bid(self, message: PlaceBid) -> None:
+        await self.offer(message, amount=message.amount, max_amount=message.max_amount)
+
+    async def on_buy_now(self, message: AuctionMessage) -> None:
+        await self.offer(message, buy=True)
+
+    async def offer(
+        self,
+        message: AuctionMessage,
+        *,
+        amount: object = None,
+        max_amount: object = None,
+        buy: bool = False,
+    ) -> None:
+        """A bid or buy it now: decided by the bid engine (with others for the auction)."""
         auction_id = str(message.auction_id)
+        assert self.user is not None  # receive() handles only signed-in connections
         try:
-            assert self.user is not None  # receive() handles only signed-in connections
-            data = await _place_bid(message, self.user)
+            accepted = await bid_place_async(
+                auction_id=message.auction_id,
+                bidder=self.user,
+                amount=amount,
+                max_amount=max_amount,
+                buy=buy,
+                request_id=message.request_id,
+            )
         except DomainError as rejected:  # BidRejected, or NotFound for an unknown auction
             await self.reply(
                 "bid_rejected",
@@ -237,7 +246,9 @@ class AuctionConsumer(AsyncWebsocketConsumer):
                 data=rejected.data,
             )
         else:
-            await self.reply("bid_accepted", message.request_id, auction_id=auction_id, data=data)
+            await self.reply(
+                "bid_accepted", message.request_id, auction_id=auction_id, data=accepted.as_data()
+            )
 
     # Server → subscribers
 

@@ -9,7 +9,7 @@ from auctions.formats import parse_json
 from bidding.services import check_request_id
 
 # Fields each message type must or may carry, besides `type` and `request_id`.
-MESSAGE_TYPES = frozenset({"subscribe", "unsubscribe", "place_bid", "ping"})
+MESSAGE_TYPES = frozenset({"subscribe", "unsubscribe", "place_bid", "buy_now", "ping"})
 _MISSING = object()
 
 
@@ -43,9 +43,10 @@ class Subscribe(AuctionMessage):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlaceBid(AuctionMessage):
-    # The amount exactly as sent (a Decimal, int, str, …); the bid service judges it, so
-    # a bad amount is a rejected bid (`invalid_amount`), not bad input.
+    # The amounts exactly as sent (a Decimal, int, str, …, or None when absent); the bid
+    # service judges them, so a bad one is a rejected bid (`invalid_amount`), not bad input.
     amount: object = None
+    max_amount: object = None
 
 
 def parse_client_message(text: str) -> ClientMessage:
@@ -77,7 +78,11 @@ def parse_client_message(text: str) -> ClientMessage:
         )
     if kind == "place_bid":
         return PlaceBid(
-            type=kind, request_id=request_id, auction_id=auction_id, amount=body.get("amount")
+            type=kind,
+            request_id=request_id,
+            auction_id=auction_id,
+            amount=body.get("amount"),
+            max_amount=body.get("max_amount"),
         )
     return AuctionMessage(type=kind, request_id=request_id, auction_id=auction_id)
 

@@ -108,6 +108,19 @@ class TestAuctionConstraints:
         with pytest.raises(IntegrityError, match="auction_status_valid"):
             insert("auctions_auction", **auction_row(item, status="paused"))
 
+    @pytest.mark.parametrize(("buy_now", "reserve"), [("9.99", None), ("19.99", "20.00")])
+    def test_buy_now_is_at_least_the_starting_price_and_the_reserve(self, seller, buy_now, reserve):
+        item = ItemFactory(owner=seller)
+        row = auction_row(item, buy_now_price=buy_now, reserve_price=reserve)
+        with pytest.raises(IntegrityError, match="auction_buy_now_at_least_start_and_reserve"):
+            insert("auctions_auction", **row)
+
+    def test_the_leaders_max_covers_the_price(self, seller):
+        item = ItemFactory(owner=seller)
+        row = auction_row(item, current_price="20.00", leader_max="19.99")
+        with pytest.raises(IntegrityError, match="auction_leader_max_covers_price"):
+            insert("auctions_auction", **row)
+
     def test_amounts_cannot_exceed_twelve_digits(self, seller):
         item = ItemFactory(owner=seller)
         with pytest.raises(DataError):
@@ -119,10 +132,14 @@ class TestBidConstraints:
         with pytest.raises(IntegrityError, match="bid_amount_positive"):
             insert("bidding_bid", **bid_row(auction, alice, amount="0"))
 
-    def test_two_bids_of_an_auction_cannot_have_the_same_amount(self, auction, alice, bob):
+    def test_two_bids_of_an_auction_cannot_have_the_same_seq(self, auction, alice, bob):
         insert("bidding_bid", **bid_row(auction, alice, amount="20.00"))
-        with pytest.raises(IntegrityError, match="bid_unique_amount"):
-            insert("bidding_bid", **bid_row(auction, bob, amount="20.00", seq=2))
+        with pytest.raises(IntegrityError, match="bid_unique_seq"):
+            insert("bidding_bid", **bid_row(auction, bob, amount="21.00", seq=1))
+
+    def test_two_bids_may_share_an_amount_in_a_tie_of_maxes(self, auction, alice, bob):
+        insert("bidding_bid", **bid_row(auction, alice, amount="20.00"))
+        insert("bidding_bid", **bid_row(auction, bob, amount="20.00", seq=2))
 
     def test_a_bidder_cannot_reuse_a_request_id(self, auction, alice):
         insert("bidding_bid", **bid_row(auction, alice, amount="20", request_id="r"))

@@ -185,6 +185,13 @@ WS_DB_THREADS = env.int("WS_DB_THREADS", default=8)
 
 # Soft close never moves an end past the original end plus this (spec §1).
 AUCTION_MAX_EXTENSION_SECONDS = env.int("AUCTION_MAX_EXTENSION_SECONDS", default=3600)
+# Increment tables an auction may name (spec §7) besides the site's own `standard`
+# (auctions.pricing), as JSON: {"coins": [["0.00", "0.01"], ["10.00", "0.10"]]}.
+AUCTION_INCREMENT_TABLES = env.json("AUCTION_INCREMENT_TABLES", default={})
+# Offers for one auction are decided in batches of at most this many, by one of this many
+# threads per web process (each batch: one transaction under the auction's row lock).
+BID_BATCH_MAX = env.int("BID_BATCH_MAX", default=256)
+BID_DECISION_THREADS = env.int("BID_DECISION_THREADS", default=8)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()

@@ -21,6 +21,7 @@
     minNextBid: snapshot.min_next_bid,
     lastSeq: snapshot.seq,
     extended: false,
+    myMax: page.my_max,  // the viewer's own maximum, known to them alone
   };
   // Server time minus browser time, in ms: first from the page, then from ping/pong.
   var clockOffset = Date.parse(page.server_now) - Date.now();
@@ -67,6 +68,13 @@
     if (state.status !== "active") hideOutbid();
   }
 
+  function cents(text) { return Math.round(parseFloat(text) * 100); }
+
+  function money(amountCents) {
+    var whole = Math.floor(amountCents / 100), rest = amountCents % 100;
+    return whole + "." + (rest < 10 ? "0" : "") + rest;
+  }
+
   function renderPrice(currentPrice, minNextBid, bidCount) {
     setText("current-price", currentPrice);
     setText("min-next-bid", minNextBid);
@@ -77,15 +85,38 @@
       setText("bid-count-plural", bidCount === 1 ? "" : "s");
       setText("price-label", bidCount ? "Current bid" : "Starting price");
     }
+    // After the first bid the increment is the step from the price to the next bid.
+    if (state.bidCount) setText("increment", money(cents(minNextBid) - cents(currentPrice)));
     var input = $("bid-amount");
-    // Keep the suggested amount current unless the bidder is typing their own.
-    if (input && (!userTyped || parseFloat(input.value) < parseFloat(minNextBid))) {
-      input.value = minNextBid;
-      userTyped = false;
-    }
+    // Keep the suggested amount current, unless the bidder typed their own: it is theirs.
+    if (input && !userTyped) input.value = minNextBid;
   }
 
-  function addHistoryRow(bidId, amount, bidderName, timestampSeconds) {
+  function renderStanding(leading) {
+    var el = $("my-standing");
+    if (!el || !page.user_id) return;
+    el.textContent = "";
+    if (leading && state.myMax) {
+      el.appendChild(document.createTextNode("You are leading with your max of "));
+      var max = document.createElement("strong");
+      max.id = "my-max";
+      max.textContent = state.myMax;
+      el.appendChild(max);
+      el.appendChild(document.createTextNode("."));
+    } else if (leading) {
+      el.textContent = "You are the highest bidder.";
+    } else {
+      el.textContent = "You have been outbid" + (state.myMax ? " (your max was " + state.myMax + ")" : "") + ".";
+    }
+    el.hidden = false;
+  }
+
+  function hideBuyNow() {
+    var buy = $("buy-form");
+    if (buy) buy.hidden = true;
+  }
+
+  function addHistoryRow(bidId, amount, bidderName, auto, timestampSeconds) {
     var body = $("bid-history");
     if (body.querySelector('tr[data-bid-id="' + bidId + '"]')) return;
     var row = document.createElement("tr");
@@ -96,6 +127,14 @@
       var td = document.createElement("td");
       if (i === 0) td.className = "amount";
       td.textContent = cells[i];
+      if (i === 1 && auto) {
+        var tag = document.createElement("span");
+        tag.className = "auto";
+        tag.title = "Placed for the bidder's maximum";
+        tag.textContent = "auto";
+        td.appendChild(document.createTextNode(" "));
+        td.appendChild(tag);
+      }
       row.appendChild(td);
     }
     body.insertBefore(row, body.firstChild);
@@ -188,14 +227,22 @@
     var d = msg.data;
     if (msg.type === "bid_placed") {
       var previous = state.highestBidderId;
-      state.highestBidderId = d.bidder.id;
+      // The leader after the decision: an automatic bid can keep someone else ahead.
+      var leader = d.highest_bidder || d.bidder;
+      state.highestBidderId = leader.id;
       renderPrice(d.current_price, d.min_next_bid, d.bid_count);
-      setText("highest-bidder", d.bidder.name);
+      setText("highest-bidder", leader.name);
       setEndTime(d.end_time);
-      addHistoryRow(d.bid_id, d.amount, d.bidder.name, msg.timestamp);
-      if (page.user_id && previous === page.user_id && d.bidder.id !== page.user_id) showOutbid();
-      if (d.bidder.id === page.user_id) { hideOutbid(); feedback("You are the highest bidder.", "good"); }
-      else if (previous === page.user_id) feedback("", "");
+      addHistoryRow(d.bid_id, d.amount, d.bidder.name, d.auto, msg.timestamp);
+      hideBuyNow();
+      if (page.user_id && previous === page.user_id && leader.id !== page.user_id) {
+        showOutbid();
+        renderStanding(false);
+        feedback("", "");
+      } else if (page.user_id && leader.id === page.user_id) {
+        hideOutbid();
+        renderStanding(true);
+      }
       var price = $("current-price");
       price.classList.add("bumped");
       setTimeout(function () { price.classList.remove("bumped"); }, 1200);
@@ -223,6 +270,7 @@
   }
 
   function applySnapshot(s) {
+    if (!s.buy_now_price) hideBuyNow();
     state.status = s.status;
     state.startTime = Date.parse(s.start_time);
     state.highestBidderId = s.highest_bidder ? s.highest_bidder.id : null;
@@ -325,9 +373,19 @@
     if (!pending[msg.request_id]) return;
     delete pending[msg.request_id];
     if (accepted) {
+      var d = msg.data;
+      state.myMax = d.max_amount;
       buttonState("Accepted ✓", "accepted", false);
-      feedback("Your bid of " + msg.data.amount + " is the highest bid.", "good");
-      hideOutbid();
+      if (d.bought) feedback("You bought it for " + d.amount + ".", "good");
+      else if (!d.leading) {
+        feedback("Your bid of " + d.amount + " was placed, but another bidder's maximum is higher: the price is now " + d.current_price + ".", "bad");
+      } else if (d.max_amount !== d.amount) {
+        feedback("You are the highest bidder at " + d.current_price + "; we will bid for you up to " + d.max_amount + ".", "good");
+      } else feedback("Your bid of " + d.amount + " is the highest bid.", "good");
+      if (d.leading) hideOutbid();
+      renderStanding(d.leading);
+      var maxInput = $("bid-max");
+      if (maxInput) maxInput.value = "";
     } else {
       buttonState("Rejected", "rejected", false);
       feedback(msg.code ? rejectionText(msg.code, msg.data) : (msg.message || "Your bid was not accepted."), "bad");
@@ -353,12 +411,29 @@
       event.preventDefault();
       if (button.disabled) return;
       var amount = $("bid-amount").value.trim();
+      var max = $("bid-max") ? $("bid-max").value.trim() : "";
       var id = nextId("bid");
       pending[id] = true;
       buttonState("Placing bid…", "pending", true);
       feedback("", "");
       userTyped = false;
-      send({ type: "place_bid", auction_id: page.auction_id, amount: amount, request_id: id });
+      var message = { type: "place_bid", auction_id: page.auction_id, request_id: id };
+      // With a maximum, an empty amount bids the minimum next bid.
+      if (amount || !max) message.amount = amount;
+      if (max) message.max_amount = max;
+      send(message);
+    });
+  }
+
+  var buyForm = $("buy-form");
+  if (buyForm && page.user_id) {
+    buyForm.addEventListener("submit", function (event) {
+      if (!socket || socket.readyState !== WebSocket.OPEN) return;  // the form posts instead
+      event.preventDefault();
+      var id = nextId("buy");
+      pending[id] = true;
+      buttonState("Buying…", "pending", true);
+      send({ type: "buy_now", auction_id: page.auction_id, request_id: id });
     });
   }
 

@@ -70,6 +70,8 @@ class TestListAuctions:
             "current_price": "10.00",
             "min_next_bid": "10.00",
             "min_increment": "1.00",
+            "increments": None,
+            "buy_now_price": None,
             "reserve_met": True,
             "bid_count": 0,
             "highest_bidder": None,
@@ -380,6 +382,9 @@ class TestPlaceBid:
             "current_price": "10.00",
             "min_next_bid": "11.00",
             "end_time": body["end_time"],
+            "leading": True,
+            "max_amount": "10.00",
+            "bought": False,
         }
         assert body["end_time"].endswith("Z")
 
@@ -534,6 +539,7 @@ class TestBidHistory:
             "id": str(accepted.bid_id),
             "amount": "10.00",
             "bidder": {"id": str(bob.id), "name": "bob"},
+            "auto": False,
             "created_at": bid["created_at"],
             "seq": 1,
         }

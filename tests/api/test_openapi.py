@@ -11,6 +11,8 @@ ENDPOINTS = {
     "/api/auctions/{auction_id}/bids/": {"get", "post"},
     "/api/auctions/{auction_id}/events/": {"get"},
     "/api/auctions/{auction_id}/cancel/": {"post"},
+    "/api/auctions/{auction_id}/buy/": {"post"},
+    "/api/auctions/{auction_id}/my-bid/": {"get"},
 }
 
 
@@ -54,6 +56,8 @@ def test_operations_have_readable_ids(schema):
         "list_bids",
         "list_events",
         "cancel_auction",
+        "buy_auction",
+        "my_bid",
     }
 
 

@@ -204,6 +204,7 @@ class TestClose:
             "winner": {"id": str(bob.id), "name": "bob"},
             "winning_bid_id": str(winning.bid_id),
             "reserve_met": True,
+            "reason": "ended",
         }
 
     def test_reserve_not_met_ends_without_winner(self, seller, alice):

@@ -273,6 +273,7 @@ async def test_an_auction_closing_reaches_its_subscribers_with_the_winner(
         "winner": {"id": str(alice.id), "name": "alice"},
         "winning_bid_id": str(accepted.bid_id),
         "reserve_met": True,
+        "reason": "ended",
     }
 
 
