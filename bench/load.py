@@ -136,8 +136,14 @@ async def bidders(
     seconds: float,
     max_attempts: int,
     extra_cents: int = 3,
+    max_share: float = 0.0,
+    max_above_cents: int = 200,
 ) -> dict[str, Any]:
-    """Each bidder bids on its auctions as fast as replies come, never against itself."""
+    """Each bidder bids on its auctions as fast as replies come, never against itself.
+
+    A `max_share` of the bids are maximum bids ("bid for me up to"), up to
+    `max_above_cents` above the minimum next bid; the rest are straight bids.
+    """
     result: dict[str, Any] = {"sent": [], "rtt": [], "ok": [], "codes": Counter(), "errors": []}
     start = time.time()
     deadline = start + seconds
@@ -149,6 +155,8 @@ async def bidders(
             deadline,
             max_attempts,
             extra_cents,
+            max_share,
+            max_above_cents,
             result,
         )
         for index, bidder in enumerate(bidders)
@@ -165,6 +173,8 @@ async def _bidder(
     deadline: float,
     max_attempts: int,
     extra_cents: int,
+    max_share: float,
+    max_above_cents: int,
     result: dict[str, Any],
 ) -> None:
     views: dict[str, AuctionView] = {}
@@ -176,7 +186,8 @@ async def _bidder(
             return
         view.seq = message["seq"]
         view.min_next = cents(message["data"]["min_next_bid"])
-        view.mine = message["data"]["bidder"]["id"] == bidder["id"]
+        leader = message["data"].get("highest_bidder") or message["data"]["bidder"]
+        view.mine = leader["id"] == bidder["id"]
         any_change.set()
 
     try:
@@ -204,6 +215,9 @@ async def _bidder(
             amount = view.min_next + random.randint(0, extra_cents)
             attempts += 1
             message = {"type": "place_bid", "auction_id": auction_id, "amount": money(amount)}
+            if random.random() < max_share:
+                top = amount + random.randint(0, max_above_cents)
+                message = {"type": "place_bid", "auction_id": auction_id, "max_amount": money(top)}
             reply, sent, received = await conn.request(message)
             result["sent"].append(sent)
             result["rtt"].append(received - sent)
@@ -214,7 +228,7 @@ async def _bidder(
                 if data["seq"] > view.seq:
                     view.seq = data["seq"]
                     view.min_next = cents(data["min_next_bid"])
-                    view.mine = True
+                    view.mine = data.get("leading", True)
             else:
                 result["ok"].append(0)
                 result["codes"][reply.get("code", reply["type"])] += 1

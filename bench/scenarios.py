@@ -226,7 +226,13 @@ LOST_RACE = {"bid_too_low", "already_highest"}
 
 
 def _bidding(
-    ctx: Context, name: str, auctions: list[str], bidder_count: int, per_bidder: int, seconds: float
+    ctx: Context,
+    name: str,
+    auctions: list[str],
+    bidder_count: int,
+    per_bidder: int,
+    seconds: float,
+    max_share: float = 0.0,
 ) -> Result:
     bidders = users_new(bidder_count, name)
     processes = min(4, bidder_count)
@@ -242,6 +248,7 @@ def _bidding(
             "auctions": part_auctions,
             "seconds": seconds,
             "max_attempts": 1_000_000,
+            "max_share": max_share,
         }
         for part_bidders, part_auctions in zip(
             load.chunks(bidders, processes), load.chunks(assignment, processes), strict=True
@@ -294,16 +301,23 @@ def _bidding(
 
 def _check_bids(auction_id: str) -> dict[str, Any]:
     """The hot auction's invariants, from the database."""
-    rows = sql("SELECT seq, amount FROM bidding_bid WHERE auction_id = %s ORDER BY seq", auction_id)
+    rows = sql(
+        "SELECT seq, amount, auto, bidder_id FROM bidding_bid WHERE auction_id = %s ORDER BY seq",
+        auction_id,
+    )
     row = sql(
         "SELECT current_price, bid_count, min_increment, highest_bid_id, last_seq "
         "FROM auctions_auction WHERE id = %s",
         auction_id,
     )[0]
-    current, bid_count, increment, highest_bid, _last_seq = row
-    seqs = [seq for seq, _ in rows]
-    amounts = [amount for _, amount in rows]
-    rising = all(b >= a + increment for a, b in itertools.pairwise(amounts))
+    current, bid_count, _increment, highest_bid, _last_seq = row
+    seqs = [seq for seq, *_ in rows]
+    # Amounts never fall; two are equal only in a tie of maxes (spec §7, rules 3 and 6),
+    # where the later is the leader's automatic bid.
+    rising = all(
+        b > a or (b == a and auto and bidder != previous_bidder)
+        for (_, a, _, previous_bidder), (_, b, auto, bidder) in itertools.pairwise(rows)
+    )
     top = sql(
         "SELECT id, amount FROM bidding_bid WHERE auction_id = %s ORDER BY seq DESC LIMIT 1",
         auction_id,
@@ -312,8 +326,14 @@ def _check_bids(auction_id: str) -> dict[str, Any]:
         "SELECT seq FROM auctions_auctionevent WHERE auction_id = %s ORDER BY seq", auction_id
     )
     event_seqs = [seq for (seq,) in events]
+    # One batch's offers share the database time read under the row lock.
+    batches = sql(
+        "SELECT count(*) FROM bidding_bidrequest WHERE auction_id = %s GROUP BY created_at",
+        auction_id,
+    )
+    sizes = sorted(size for (size,) in batches)
     checks = {
-        "amounts_rising_by_increment": rising,
+        "amounts_never_fall": rising,
         "event_seqs_1_to_n": event_seqs == list(range(1, len(event_seqs) + 1)),
         "bid_seqs_increasing": seqs == sorted(set(seqs)),
         "auction_row_is_highest_bid": bool(top)
@@ -321,19 +341,39 @@ def _check_bids(auction_id: str) -> dict[str, Any]:
         and top[0][1] == current
         and bid_count == len(rows),
     }
-    return {"bids_in_db": len(rows), "invariants": checks, "invariants_hold": all(checks.values())}
+    return {
+        "bids_in_db": len(rows),
+        "automatic_bids": sum(1 for _, _, auto, _ in rows if auto),
+        "batches": len(sizes),
+        "batch_size_mean": round(sum(sizes) / len(sizes), 1) if sizes else None,
+        "batch_size_p50": pct(sizes, 50),
+        "batch_size_p90": pct(sizes, 90),
+        "batch_size_max": sizes[-1] if sizes else None,
+        "invariants": checks,
+        "invariants_hold": all(checks.values()),
+    }
 
 
 def hot(ctx: Context) -> Result:
-    """64 bidders on one auction, each bidding as fast as replies come."""
+    """64 bidders on one auction, each bidding as fast as replies come; half the bids are
+    maximum bids."""
     auction_id = auctions_new(1)[0]
-    result = _bidding(ctx, "hot", [auction_id], ctx.size(64, 8), 1, ctx.size(15.0, 5.0))
+    result = _bidding(
+        ctx, "hot", [auction_id], ctx.size(64, 8), 1, ctx.size(15.0, 5.0), max_share=0.5
+    )
     result.figures.update(_check_bids(auction_id))
     reference = ctx.refs.get("hot_row", {}).get("updates_per_s")
     if reference and result.figures["accepted_per_s"]:
         ratio = result.figures["accepted_per_s"] / reference
         result.figures["accepted_vs_hot_row_ceiling"] = round(float(ratio), 3)
-    result.goal("accepted bids/s", result.figures["accepted_per_s"], 1000, True)
+    # Today's one-statement engine, durable, same scenario (64 bidders, 2 instances), measured
+    # before the batched engine replaced it: 377 and 403 decided bids/s. The goal is 2.5x.
+    result.goal(
+        "decided bids/s (2.5x the one-statement engine's 390)",
+        result.figures["decided_per_s"],
+        975,
+        True,
+    )
     result.goal("wasted % (attempts without a decision)", result.figures["wasted_pct"], 10, False)
     result.goal("bid round trip p99 ms", result.figures["rtt_p99_ms"], 50, False)
     result.goal("invariants hold", float(result.figures["invariants_hold"]), 1, True)

@@ -1,8 +1,21 @@
 """Shared fixtures. The test command starts a real PostgreSQL and Redis for them."""
 
 import pytest
+from django.db import connection
 
 from tests.factories import AuctionFactory, UserFactory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_session_outlives_the_test_database(django_db_setup, django_db_blocker):
+    """Before the test database is dropped, end the sessions still open on it: worker
+    threads' connections (Django keeps one per thread) and stopped servers' leftovers."""
+    yield
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture
