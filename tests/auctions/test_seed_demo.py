@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from accounts.models import User
+from auction_site.management.commands.seed_demo import DEMO_AUCTIONS
 from auctions.models import OPEN_STATUSES, Auction, AuctionStatus, Item
 from auctions.services import auction_close
 from bidding.models import Bid
@@ -60,6 +61,17 @@ def test_creates_live_auctions_of_every_kind_with_bids():
         assert auction.bid_count == auction.bids.count()
 
 
+def test_shows_a_maximum_bid_an_increment_table_and_buy_it_now():
+    seed()
+    watch = Auction.objects.get(item__name="Pocket watch")
+    assert watch.increments is not None  # the standard table
+    assert watch.highest_bidder.username == "bob"  # his max outlasted carol's bid
+    assert watch.bids.filter(auto=True, bidder__username="bob").exists()
+    assert watch.current_price < watch.leader_max
+    book = Auction.objects.get(item__name="Signed first edition")
+    assert book.buy_now_offered is not None
+
+
 def test_running_twice_duplicates_nothing_and_does_not_fail():
     seed()
     before = counts()
@@ -76,7 +88,7 @@ def test_a_second_run_reopens_only_finished_demo_auctions():
     seed()
     assert Item.objects.count() == items
     assert finished.item.auctions.filter(status__in=OPEN_STATUSES).count() == 1
-    assert Auction.objects.filter(status__in=OPEN_STATUSES).count() == 6
+    assert Auction.objects.filter(status__in=OPEN_STATUSES).count() == len(DEMO_AUCTIONS)
 
 
 def test_prints_the_site_the_admin_and_the_logins(settings):

@@ -33,6 +33,7 @@ class DemoAuction:
     # Minutes from now; the auction is pending when starts_in > 0.
     starts_in: int = 0
     lasts: int = 30
+    # (bidder, amount, or "up to X" for a maximum bid)
     bids: tuple[tuple[str, str], ...] = ()
 
 
@@ -67,9 +68,21 @@ DEMO_AUCTIONS = (
     DemoAuction(
         seller="alice",
         name="Signed first edition",
-        description="A signed first printing of a well-loved novel, dust jacket intact.",
+        description="A signed first printing of a well-loved novel, dust jacket intact. "
+        "Buy it now, or bid: the offer to buy ends with the first bid.",
         starting_price="60.00",
+        terms={"buy_now_price": "150.00"},
         lasts=60,
+    ),
+    DemoAuction(
+        seller="alice",
+        name="Pocket watch",
+        description="Silver, hand-wound, 1920s. The standard increment table applies; bob "
+        "left a maximum bid, so carol's bid was answered by the site on his behalf.",
+        starting_price="20.00",
+        terms={"increments": "standard"},
+        lasts=40,
+        bids=(("bob", "up to 90.00"), ("carol", "30.00")),
     ),
     DemoAuction(
         seller="carol",
@@ -150,8 +163,14 @@ class Command(BaseCommand):
             )
             created += 1
             for bidder, amount in spec.bids:
+                top = amount.removeprefix("up to ") if amount.startswith("up to ") else None
                 try:
-                    bid_place(auction_id=auction.id, bidder=users[bidder], amount=amount)
+                    bid_place(
+                        auction_id=auction.id,
+                        bidder=users[bidder],
+                        amount=None if top else amount,
+                        max_amount=top,
+                    )
                 except DomainError as exc:
                     self.stderr.write(f"Demo bid of {amount} by {bidder} refused: {exc.message}")
                 else:
