@@ -82,7 +82,18 @@ class AuctionAdmin(UuidSearchMixin, admin.ModelAdmin[Auction]):
     actions = ("close_now", "cancel")
     fieldsets = (
         (None, {"fields": ("id", "item", "creator", "status", "cancel_reason")}),
-        ("Terms", {"fields": ("starting_price", "reserve_price", "min_increment")}),
+        (
+            "Terms",
+            {
+                "fields": (
+                    "starting_price",
+                    "reserve_price",
+                    "min_increment",
+                    "increments",
+                    "buy_now_price",
+                )
+            },
+        ),
         ("Times", {"fields": ("start_time", "end_time", "max_end_time", "extension_seconds")}),
         (
             "Running state",
@@ -91,6 +102,8 @@ class AuctionAdmin(UuidSearchMixin, admin.ModelAdmin[Auction]):
                     "current_price",
                     "bid_count",
                     "highest_bidder",
+                    "leader_max",
+                    "leader_max_at",
                     "highest_bid",
                     "last_seq",
                     "version",
