@@ -35,10 +35,19 @@ def events_on_commit(events: Sequence[AuctionEvent]) -> None:
 
     Without a registered publisher (a process that delivers nothing), the sweep publishes.
     """
+    publish = events_publication(events)
+    if publish is not None:
+        transaction.on_commit(publish)
+
+
+def events_publication(events: Sequence[AuctionEvent]) -> Callable[[], object] | None:
+    """What publishes `events` (already committed), with the publisher registered now; for
+    a caller that publishes them itself, later or in another thread."""
     publisher = _publisher
-    if events and publisher is not None:
-        batch = list(events)
-        transaction.on_commit(lambda: publisher(batch))
+    if not events or publisher is None:
+        return None
+    batch = list(events)
+    return lambda: publisher(batch)
 
 
 def events_insert(

@@ -8,19 +8,33 @@ throughput rises with the number of bidders instead of falling. Every decision s
 the latest committed row under its lock, whatever other processes do.
 
 Waiting holds no thread: callers get a `concurrent.futures.Future` (the event loop wraps
-it); each auction being decided occupies one of `threads` worker threads.
+it); each auction being decided occupies one of `threads` worker threads. What a batch
+must do once its offers are answered (publishing its events) runs in one more thread, in
+batch order, so it delays neither the answers nor the next batch.
 """
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 from uuid import UUID
 
 from django.db import close_old_connections
 
+logger = logging.getLogger(__name__)
+
 Request = TypeVar("Request")
 Result = TypeVar("Result")
+
+
+@dataclass(frozen=True, slots=True)
+class Decided(Generic[Result]):
+    """A batch's results, one per request in order, and what to do once they are given."""
+
+    results: Sequence[Result]
+    after: Callable[[], object] | None = None
 
 
 class OfferBatcher(Generic[Request, Result]):
@@ -28,7 +42,7 @@ class OfferBatcher(Generic[Request, Result]):
 
     def __init__(
         self,
-        decide: Callable[[UUID, Sequence[Request]], Sequence[Result]],
+        decide: Callable[[UUID, Sequence[Request]], Decided[Result]],
         *,
         max_batch: int,
         threads: int,
@@ -39,6 +53,7 @@ class OfferBatcher(Generic[Request, Result]):
         # An auction has a queue exactly while a thread is draining it.
         self._queues: dict[UUID, list[tuple[Request, Future[Result]]]] = {}
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bids")
+        self._after = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bids-after")
         # Sizes of the batches decided, for the benchmark.
         self.batch_sizes: list[int] = []
 
@@ -65,12 +80,21 @@ class OfferBatcher(Generic[Request, Result]):
             self.batch_sizes.append(len(batch))
             close_old_connections()  # as Django does around a request
             try:
-                results = self._decide(auction_id, [request for request, _ in batch])
+                decided = self._decide(auction_id, [request for request, _ in batch])
             except BaseException as exc:  # every waiter learns of it; the next batch goes on
                 for _, future in batch:
                     future.set_exception(exc)
             else:
-                for (_, future), result in zip(batch, results, strict=True):
+                for (_, future), result in zip(batch, decided.results, strict=True):
                     future.set_result(result)
+                if decided.after is not None:
+                    self._after.submit(_logged, decided.after)
             finally:
                 close_old_connections()
+
+
+def _logged(after: Callable[[], object]) -> None:
+    try:
+        after()
+    except Exception:  # the sweep makes good a publish that failed
+        logger.warning("finishing a bid batch failed", exc_info=True)

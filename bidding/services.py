@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -34,12 +34,12 @@ from django.db import connection, transaction
 
 from accounts.models import User
 from auctions.errors import BidRejected, Code, NotFound
-from auctions.events import events_on_commit
+from auctions.events import events_publication
 from auctions.formats import is_storable_text
 from auctions.models import AuctionEvent
 from auctions.pricing import increments_of
 from auctions.schedule_index import schedule_end_moved, schedule_remove
-from bidding.batching import OfferBatcher
+from bidding.batching import Decided, OfferBatcher
 from bidding.models import BidRequest
 from bidding.ratelimit import bid_rates_allow
 from bidding.rejections import rejection_text
@@ -182,7 +182,10 @@ def _submit(auction_id: UUID, offer: Offer) -> OfferResult:
     # Inside the caller's transaction (a test, a script), decide here, in it: another
     # thread's connection could not see what the transaction has not committed yet.
     if connection.in_atomic_block:
-        return offers_decide(auction_id, [offer])[0]
+        decided = offers_decide(auction_id, [offer])
+        if decided.after is not None:
+            decided.after()
+        return decided.results[0]
     return batcher.submit(auction_id, offer).result()
 
 
@@ -298,8 +301,9 @@ class _Batch:
         return [index for index in range(len(self.offers)) if index not in self.results]
 
 
-def offers_decide(auction_id: UUID, offers: Sequence[Offer]) -> list[OfferResult]:
-    """Decide one batch of offers for one auction, in order; one transaction."""
+def offers_decide(auction_id: UUID, offers: Sequence[Offer]) -> Decided[OfferResult]:
+    """Decide one batch of offers for one auction, in order; one transaction. The results
+    come with what to do once they are given: publish the events, move the schedule."""
     batch = _Batch(offers)
     if settings.BID_RATE_LIMIT > 0:
         _answer_repeats(batch, _stored_outcomes(batch, batch.undecided()))  # before the limit
@@ -313,10 +317,11 @@ def offers_decide(auction_id: UUID, offers: Sequence[Offer]) -> list[OfferResult
             logger.info("bid batch of auction %s raced a concurrent write; again", auction_id)
             batch.results = {i: r for i, r in batch.results.items() if _kept(r)}
             continue
-        if written is not None:
-            _after_commit(auction_id, written)
         break
-    return [batch.results[index] for index in range(len(offers))]
+    results = [batch.results[index] for index in range(len(offers))]
+    if written is None:
+        return Decided(results)
+    return Decided(results, _after_commit(auction_id, written))
 
 
 def _kept(result: OfferResult) -> bool:
@@ -359,12 +364,15 @@ def _run(
     keyed = [i for i in indexes if batch.offers[i].request_id is not None]
     # Plain psycopg cursors bind on the server and can be prepared; Django's bind on the
     # client.
-    with raw.pipeline(), psycopg.Cursor(raw) as lock, psycopg.Cursor(raw) as stored:
-        if own_transaction:
-            raw.execute("BEGIN")
-        lock.execute(_LOCK_SQL, {"auction_id": auction_id}, prepare=True)
-        if keyed:
-            stored.execute(_STORED_SQL, _keys(batch, keyed), prepare=True)
+    # Results are fetched once the pipeline block has ended: its single sync sends all and
+    # waits once (fetching inside would sync, and leaving the block would sync again).
+    with psycopg.Cursor(raw) as lock, psycopg.Cursor(raw) as stored:
+        with raw.pipeline():
+            if own_transaction:
+                raw.execute("BEGIN")
+            lock.execute(_LOCK_SQL, {"auction_id": auction_id}, prepare=True)
+            if keyed:
+                stored.execute(_STORED_SQL, _keys(batch, keyed), prepare=True)
         row = lock.fetchone()
         found = stored.fetchall() if keyed else []
     if row is None:
@@ -386,10 +394,11 @@ def _run(
             raw.execute("COMMIT")  # nothing to write: release the lock
         return None
     try:
-        with raw.pipeline(), psycopg.Cursor(raw) as write:
-            write.execute(_WRITE_SQL, params, prepare=True)
-            if own_transaction:
-                raw.execute("COMMIT")
+        with psycopg.Cursor(raw) as write:
+            with raw.pipeline():
+                write.execute(_WRITE_SQL, params, prepare=True)
+                if own_transaction:
+                    raw.execute("COMMIT")
             ok = write.fetchone()
     except psycopg.errors.UniqueViolation as exc:
         # Another auction's batch stored one of these request ids first: answer from it.
@@ -568,9 +577,9 @@ def _money(value: str | None) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def _after_commit(auction_id: UUID, written: _Written) -> None:
-    """Publish the events and move the schedule, once the batch has committed (inside a
-    caller's transaction: once that commits)."""
+def _after_commit(auction_id: UUID, written: _Written) -> Callable[[], None]:
+    """What publishes the events and moves the schedule once the batch has committed (in
+    a caller's transaction: once that commits). The publisher is the one registered now."""
     decision = written.decision
     events = [
         AuctionEvent(
@@ -583,11 +592,20 @@ def _after_commit(auction_id: UUID, written: _Written) -> None:
         )
         for event in decision.events
     ]
-    events_on_commit(events)
-    if decision.extended:
-        schedule_end_moved(auction_id, decision.state.end_time)
-    if decision.bought:
-        schedule_remove(auction_id)
+    publish = events_publication(events)
+
+    def after() -> None:
+        if connection.in_atomic_block:  # the caller's transaction has not committed yet
+            if publish is not None:
+                transaction.on_commit(publish)
+        elif publish is not None:
+            publish()
+        if decision.extended:
+            schedule_end_moved(auction_id, decision.state.end_time)
+        if decision.bought:
+            schedule_remove(auction_id)
+
+    return after
 
 
 # The process's batcher: every bid and buy-it-now of this process goes through it.
