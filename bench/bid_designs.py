@@ -1,943 +1,899 @@
-"""Bid placement designs under contention: which accepts the most bids per second, correctly.
+"""Bids on one hot auction: the old one-statement design against the batching engine.
 
-Run against a migrated database (load stays on 127.0.0.1):
+    .venv/bin/python -m bench.bid_designs [--clients 1,8,32,128] [--seconds 6] [--fast-unsafe]
 
-    DJANGO_SETTINGS_MODULE=auction_site.settings.local \\
-    DATABASE_URL=postgres://postgres@127.0.0.1:55432/auction_bench \\
-    .venv/bin/python -m bench.bid_designs --clients 1,4,8,16 --seconds 6
+Re-runs itself under `scripts/stack.py --durable test` (throwaway PostgreSQL and Redis on
+127.0.0.1; `--fast-unsafe` turns fsync off and says so in every output), migrates, then
+for each bidder count runs both designs on a fresh auction of their own:
 
-Every design has the product's effects (auction row moved forward, a `bidding_bid` row, a
-`bid_placed` event with the same payload) in one transaction per bid. The designs other
-than the product's live here only: they are measurement candidates, not product code.
+- `old-statement`: bench/original_bid_statement.py's statement with a request id, prepared,
+  autocommit (one transaction per bid), each client on its own connection;
+- `engine`: bidding.services.bid_place, every client a thread of this process, all sharing
+  the process's batcher, as a web process's threads do.
+
+Clients bid like people: two identities each, a little above the min next bid they last
+heard, straight or maximum bids (`--max-share`), each with a fresh request id. Reported per
+run: decided offers/s (accepted, or rejected by a bid rule), accepted/s, reply latency,
+database round trips counted from libpq's protocol trace, the engine's batch sizes, and the
+invariants checked in the database afterwards. Writes bench-results/bid_designs.json and .png.
 """
 
+from __future__ import annotations
+
 import argparse
+import ctypes
 import json
-import multiprocessing
 import os
 import platform
 import random
+import shutil
+import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 from uuid import UUID
 
-import django
+import psycopg
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "auction_site.settings.local")
-django.setup()
+from auctions.errors import BID_REJECTION_CODES, Code
+from bench.original_bid_statement import PLACE_BID_WITH_REQUEST_ID_SQL, SQL_ISO_FORMAT
+from bench.stack import IN_STACK_MARK, REPO_ROOT, app_env, log, run_inside_stack
 
-import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.db import connection, connections, transaction  # noqa: E402
-from django.db.models.functions import Now  # noqa: E402
+if TYPE_CHECKING:
+    from accounts.models import User
 
-from accounts.models import User  # noqa: E402
-from auctions.errors import BidRejected, Code  # noqa: E402
-from auctions.events import event_record  # noqa: E402
-from auctions.formats import iso, money  # noqa: E402
-from auctions.models import Auction, AuctionEvent, AuctionStatus  # noqa: E402
-from auctions.services import auction_create  # noqa: E402
-from bench.original_bid_statement import PLACE_BID_SQL, SQL_ISO_FORMAT  # noqa: E402
-from bidding import services as bidding_services  # noqa: E402
-from bidding.models import Bid  # noqa: E402
-
-CENT = Decimal("0.01")
+DESIGNS = ("old-statement", "engine")
+DEFAULT_CLIENTS = "1,8,32,128"
+MAX_CLIENTS = 160  # one connection each for the old design; the stack allows 200
+MAX_SECONDS = 10.0
+DEFAULT_OUTPUT = REPO_ROOT / "bench-results" / "bid_designs.json"
 STARTING_PRICE = Decimal("10.00")
-MAX_CAS_TRIES = 10
-DEFAULT_OUTPUT = Path(settings.BASE_DIR) / "bench-results" / "bid_designs.json"
-BID_PLACED_KEYS = {
-    "bid_id", "amount", "bidder", "current_price", "min_next_bid", "bid_count", "end_time",
-}  # fmt: skip
+CENT = Decimal("0.01")
+ACCEPTED = "accepted"
+# Answers of the bid rules. not_found and rate_limited are not decisions on the bid.
+RULE_CODES = frozenset(BID_REJECTION_CODES - {Code.NOT_FOUND, Code.RATE_LIMITED})
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+# The goals of the issue.
+GOAL_RATIO_AT = 32
+GOAL_RATIO = 3.0
+GOAL_FLAT_FROM, GOAL_FLAT_TO = 8, 128
 
 
-@dataclass(frozen=True, slots=True)
-class Bidder:
-    """What a design needs of a user: plain values, cheap to pass to threads and processes."""
+# --- The old statement, fitted to today's schema ---------------------------------------------
 
-    id: UUID
-    username: str
+# Only the request-id claim had to change: bidding_bidrequest lost its amount, bid_id, seq,
+# current_price, min_next_bid and end_time columns for one NOT NULL `reply` (migration
+# bidding 0002). The claim stores the same values there, shaped as that migration shapes
+# the rows it converts. The rest runs verbatim: `bidding_bid.auto` defaults to false and
+# the new (auction, seq) uniqueness holds, as every accepted bid takes last_seq + 1.
+_CLAIM_FOR_TODAY = f"""claim AS (
+    INSERT INTO bidding_bidrequest
+        (id, bidder_id, request_id, auction_id, outcome, reply, created_at)
+    SELECT gen_random_uuid(), %(bidder_id)s::uuid, %(request_id)s::text, id,
+           COALESCE(rejection, 'accepted'),
+           CASE WHEN rejection IS NULL THEN jsonb_build_object(
+                    'bid_id', %(bid_id)s::uuid::text,
+                    'amount', %(amount)s::numeric::text,
+                    'seq', last_seq + 1,
+                    'current_price', %(amount)s::numeric::text,
+                    'min_next_bid', (%(amount)s::numeric + min_increment)::text,
+                    'end_time', to_char(COALESCE(extended_end_time, end_time) AT TIME ZONE 'UTC',
+                                        '{SQL_ISO_FORMAT}'),
+                    'leading', true,
+                    'max_amount', %(amount)s::numeric::text)
+                ELSE jsonb_build_object('current_price', current_price::text,
+                                        'min_next_bid', min_next_bid::text)
+           END,
+           decided_at
+    FROM decision
+    ON CONFLICT (bidder_id, request_id) DO NOTHING
+    RETURNING 1
+),"""
 
-    def as_person(self) -> dict[str, str]:
-        return {"id": str(self.id), "name": self.username}
+
+def _old_statement_for_today(sql: str) -> str:
+    head, rest = sql.split("claim AS (", 1)
+    _claim, tail = rest.split("RETURNING 1\n),", 1)
+    return head + _CLAIM_FOR_TODAY + tail
+
+
+OLD_STATEMENT = _old_statement_for_today(PLACE_BID_WITH_REQUEST_ID_SQL)
+
+
+# --- Round trips, from libpq's protocol trace ------------------------------------------------
+
+# libpq writes its trace through a stdio FILE it buffers; fflush(NULL) pushes every buffered
+# line out, so a trace file can be read up to date at any quiet moment.
+_LIBC = ctypes.CDLL(None)
+
+
+class TraceFiles:
+    """A libpq trace file per connection (one `F`/`B` line per protocol message)."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        self.directory = directory
+        self.name = name
+        self._lock = threading.Lock()
+        self._files: list[Path] = []
+
+    def start(self, pgconn: psycopg.pq.abc.PGconn) -> int:
+        """Trace `pgconn` from now on; returns the file's descriptor (the FILE owns it)."""
+        with self._lock:
+            path = self.directory / f"{self.name}-{len(self._files):04d}.trace"
+            self._files.append(path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        pgconn.trace(fd)
+        pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+        return fd
+
+    def mark(self) -> dict[Path, int]:
+        """Where each file ends now: a run reads what comes after."""
+        _LIBC.fflush(None)
+        with self._lock:
+            return {path: path.stat().st_size for path in self._files}
+
+    def lines_since(self, marks: dict[Path, int]) -> Iterator[Iterator[str]]:
+        """Each connection's trace lines since `marks` (all of those opened since)."""
+        _LIBC.fflush(None)
+        with self._lock:
+            files = list(self._files)
+        for path in files:
+            with path.open(errors="replace") as trace:
+                trace.seek(marks.get(path, 0))
+                yield iter(trace)
+
+
+@dataclass
+class RoundTrips:
+    """Round trips: each time the client sent one or more messages, then waited for an answer."""
+
+    total: int = 0
+    messages_sent: int = 0
+    # Per transaction, for the engine (a transaction starts with an F message naming BEGIN).
+    per_transaction: Counter[int] = field(default_factory=Counter)
+
+    def add_connection(self, lines: Iterator[str]) -> None:
+        sending = False
+        current: int | None = None
+        for line in lines:
+            if line.startswith("F\t"):
+                self.messages_sent += 1
+                if _names_begin(line):
+                    if current is not None:
+                        self.per_transaction[current] += 1
+                    current = 0
+                sending = True
+            elif line.startswith("B\t") and sending:
+                # The first answer after the client's messages: one wait for the server.
+                sending = False
+                self.total += 1
+                if current is not None:
+                    current += 1
+        if current is not None:
+            self.per_transaction[current] += 1
+
+
+def _names_begin(line: str) -> bool:
+    parts = line.split("\t", 3)
+    return len(parts) > 3 and parts[2] in ("Parse", "Query") and '"BEGIN"' in parts[3]
+
+
+def round_trips(traces: TraceFiles, marks: dict[Path, int]) -> RoundTrips:
+    counted = RoundTrips()
+    for lines in traces.lines_since(marks):
+        counted.add_connection(lines)
+    return counted
+
+
+# --- Clients ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One attempt's outcome: None or a rejection code, and the min next bid it reported."""
+    """One offer's answer: `accepted` or a code, and what the client learns from it."""
 
-    code: str | None
-    min_next_bid: Decimal
-    retries: int = 0
-
-
-class AuctionState(Protocol):
-    """What the rules read of an auction: a model instance or a fetched row."""
+    code: str
+    min_next_bid: Decimal | None = None
+    bid_id: UUID | None = None
+    leading: bool = False
 
     @property
-    def status(self) -> str: ...
-    @property
-    def end_time(self) -> datetime: ...
-    @property
-    def max_end_time(self) -> datetime: ...
-    @property
-    def creator_id(self) -> UUID: ...
-    @property
-    def highest_bidder_id(self) -> UUID | None: ...
-    @property
-    def bid_count(self) -> int: ...
-    @property
-    def starting_price(self) -> Decimal: ...
-    @property
-    def current_price(self) -> Decimal: ...
-    @property
-    def min_increment(self) -> Decimal: ...
-    @property
-    def extension_seconds(self) -> int: ...
-    @property
-    def last_seq(self) -> int: ...
-    @property
-    def version(self) -> int: ...
+    def decided(self) -> bool:
+        return self.code == ACCEPTED or self.code in RULE_CODES
 
 
-class Row(NamedTuple):
-    """The auction columns the Python-side designs decide on, plus the database's now()."""
+class Client(Protocol):
+    """One bidder's side of a design: two identities, one offer at a time."""
 
-    status: str
-    end_time: datetime
-    max_end_time: datetime
-    creator_id: UUID
-    highest_bidder_id: UUID | None
-    bid_count: int
-    starting_price: Decimal
-    current_price: Decimal
-    min_increment: Decimal
-    extension_seconds: int
-    last_seq: int
-    version: int
-    db_now: datetime
+    identities: tuple[User, User]
+    # The old statement knows no maximum bids: its clients bid straight only.
+    max_bids: bool
+
+    def place(self, me: int, amount: Decimal, as_max: bool, request_id: str) -> Reply: ...
+
+    def close(self) -> None: ...
 
 
-def min_next_bid(state: AuctionState) -> Decimal:
-    if state.bid_count == 0:
-        return state.starting_price
-    return state.current_price + state.min_increment
+class OldStatementClient:
+    """The statement on a connection of its own, prepared, autocommit: a transaction a bid."""
 
+    max_bids = False
 
-def rejection(state: AuctionState, bidder_id: UUID, amount: Decimal, now: datetime) -> str | None:
-    """The product's rule order: who you are, the auction's state, the amount."""
-    if state.creator_id == bidder_id:
-        return Code.OWN_AUCTION
-    if state.status in (AuctionStatus.PENDING, AuctionStatus.CANCELLED):
-        return Code.AUCTION_NOT_ACTIVE
-    if state.status == AuctionStatus.ENDED or now >= state.end_time:
-        return Code.AUCTION_ENDED
-    if state.highest_bidder_id == bidder_id:
-        return Code.ALREADY_HIGHEST
-    if amount < min_next_bid(state):
-        return Code.BID_TOO_LOW
-    return None
+    def __init__(
+        self,
+        conninfo: str,
+        auction_id: UUID,
+        identities: tuple[User, User],
+        traces: TraceFiles | None,
+    ) -> None:
+        self.auction_id = auction_id
+        self.identities = identities
+        self.conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(conninfo, autocommit=True)
+        self.cursor = self.conn.cursor()
+        # Prepare before the clock runs (an auction that does not exist: nothing written),
+        # so the measured round trips are those of a bid, not of preparing.
+        nowhere = self._params(uuid.uuid4(), 0, STARTING_PRICE, "-")
+        self.cursor.execute(OLD_STATEMENT, nowhere, prepare=True)
+        self.cursor.fetchall()
+        self._trace_fd = traces.start(self.conn.pgconn) if traces else None
 
-
-def extended_end(state: AuctionState, now: datetime) -> datetime | None:
-    """Soft close, as the product's SQL decides it: the new end, or None."""
-    if state.extension_seconds <= 0:
-        return None
-    window = timedelta(seconds=state.extension_seconds)
-    if state.end_time - now >= window:
-        return None
-    end = min(now + window, state.max_end_time)
-    return end if end > state.end_time else None
-
-
-def bid_placed_data(
-    *, bid_id: UUID, bidder: Bidder, amount: Decimal, increment: Decimal, count: int, end: datetime
-) -> dict[str, Any]:
-    return {
-        "bid_id": str(bid_id),
-        "amount": money(amount),
-        "bidder": bidder.as_person(),
-        "current_price": money(amount),
-        "min_next_bid": money(amount + increment),
-        "bid_count": count,
-        "end_time": iso(end),
-    }
-
-
-# --- A. select_for_update, then decide in Python and write ---------------------------------
-
-
-def place_lock_orm(auction_id: UUID, bidder: Bidder, amount: Decimal) -> Reply:
-    """A (ORM): lock with select_for_update, insert bid and event(s), save the auction."""
-    with transaction.atomic():
-        auction = Auction.objects.select_for_update().annotate(db_now=Now()).get(id=auction_id)
-        now = auction.db_now
-        code = rejection(auction, bidder.id, amount, now)
-        if code:
-            return Reply(code, auction.min_next_bid)
-        new_end = extended_end(auction, now)
-        previous_end = auction.end_time
-        bid = Bid.objects.create(
-            auction_id=auction_id,
-            bidder_id=bidder.id,
-            amount=amount,
-            seq=auction.last_seq + 1,
-            created_at=now,
-        )
-        auction.current_price = amount
-        auction.highest_bidder_id = bidder.id
-        auction.highest_bid_id = bid.id
-        auction.bid_count += 1
-        auction.end_time = new_end or previous_end
-        data = bid_placed_data(
-            bid_id=bid.id,
-            bidder=bidder,
-            amount=amount,
-            increment=auction.min_increment,
-            count=auction.bid_count,
-            end=auction.end_time,
-        )
-        event_record(auction=auction, type="bid_placed", data=data, at=now)
-        if new_end:
-            extended = {"end_time": iso(new_end), "previous_end_time": iso(previous_end)}
-            event_record(auction=auction, type="auction_extended", data=extended, at=now)
-            auction.version -= 1  # as the product: one row change, however many events
-        auction.save(
-            update_fields=[
-                "current_price", "highest_bidder", "highest_bid", "bid_count", "end_time",
-                "last_seq", "version", "updated_at",
-            ]
-        )  # fmt: skip
-    return Reply(None, amount + auction.min_increment)
-
-
-_STATE_SQL = """
-SELECT status, end_time, max_end_time, creator_id, highest_bidder_id, bid_count,
-       starting_price, current_price, min_increment, extension_seconds, last_seq, version, now()
-FROM auctions_auction WHERE id = %s
-"""
-_LOCK_SQL = _STATE_SQL + " FOR UPDATE"
-_UPDATE_SQL = """
-UPDATE auctions_auction
-SET current_price = %s, highest_bidder_id = %s, highest_bid_id = %s, bid_count = %s,
-    end_time = %s, last_seq = %s, version = version + 1, updated_at = now()
-WHERE id = %s
-"""
-_BID_SQL = """
-INSERT INTO bidding_bid (id, auction_id, bidder_id, amount, request_id, seq, created_at)
-VALUES (%s, %s, %s, %s, NULL, %s, %s)
-"""
-_EVENT_SQL = """
-INSERT INTO auctions_auctionevent (id, auction_id, seq, type, payload, created_at)
-VALUES (gen_random_uuid(), %s, %s, %s, %s::jsonb, %s)
-"""
-
-
-def place_lock_sql(auction_id: UUID, bidder: Bidder, amount: Decimal) -> Reply:
-    """A (raw SQL): SELECT … FOR UPDATE, then UPDATE, INSERT bid, INSERT event; one transaction."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_LOCK_SQL, [auction_id])
-        state = Row(*cursor.fetchone())
-        code = rejection(state, bidder.id, amount, state.db_now)
-        if code:
-            return Reply(code, min_next_bid(state))
-        now = state.db_now
-        new_end = extended_end(state, now)
-        end = new_end or state.end_time
-        seq = state.last_seq + 1
-        steps = 2 if new_end else 1
-        bid_id = uuid.uuid4()
-        cursor.execute(
-            _UPDATE_SQL,
-            [amount, bidder.id, bid_id, state.bid_count + 1, end, state.last_seq + steps,
-             auction_id],
-        )  # fmt: skip
-        cursor.execute(_BID_SQL, [bid_id, auction_id, bidder.id, amount, seq, now])
-        data = bid_placed_data(
-            bid_id=bid_id,
-            bidder=bidder,
-            amount=amount,
-            increment=state.min_increment,
-            count=state.bid_count + 1,
-            end=end,
-        )
-        cursor.execute(_EVENT_SQL, [auction_id, seq, "bid_placed", json.dumps(data), now])
-        if new_end:
-            extended = {"end_time": iso(new_end), "previous_end_time": iso(state.end_time)}
-            cursor.execute(
-                _EVENT_SQL, [auction_id, seq + 1, "auction_extended", json.dumps(extended), now]
-            )
-    return Reply(None, amount + state.min_increment)
-
-
-# --- B. compare-and-set on version -----------------------------------------------------------
-
-
-def place_cas_orm(auction_id: UUID, bidder: Bidder, amount: Decimal) -> Reply:
-    """B (ORM): read without a lock, decide, UPDATE … WHERE version = read version; retry on 0."""
-    for attempt in range(MAX_CAS_TRIES):
-        auction = Auction.objects.annotate(db_now=Now()).get(id=auction_id)
-        now = auction.db_now
-        code = rejection(auction, bidder.id, amount, now)
-        if code:
-            return Reply(code, auction.min_next_bid, attempt)
-        new_end = extended_end(auction, now)
-        end = new_end or auction.end_time
-        steps = 2 if new_end else 1
-        bid_id = uuid.uuid4()
-        with transaction.atomic():
-            moved = Auction.objects.filter(
-                id=auction_id, version=auction.version, end_time__gt=Now()
-            ).update(
-                current_price=amount,
-                highest_bidder_id=bidder.id,
-                highest_bid_id=bid_id,
-                bid_count=auction.bid_count + 1,
-                end_time=end,
-                last_seq=auction.last_seq + steps,
-                version=auction.version + 1,
-                updated_at=Now(),
-            )
-            if not moved:
-                continue
-            seq = auction.last_seq + 1
-            Bid.objects.create(
-                id=bid_id,
-                auction_id=auction_id,
-                bidder_id=bidder.id,
-                amount=amount,
-                seq=seq,
-                created_at=now,
-            )
-            data = bid_placed_data(
-                bid_id=bid_id,
-                bidder=bidder,
-                amount=amount,
-                increment=auction.min_increment,
-                count=auction.bid_count + 1,
-                end=end,
-            )
-            AuctionEvent.objects.create(
-                auction_id=auction_id, seq=seq, type="bid_placed", payload=data, created_at=now
-            )
-            if new_end:
-                AuctionEvent.objects.create(
-                    auction_id=auction_id,
-                    seq=seq + 1,
-                    type="auction_extended",
-                    payload={"end_time": iso(new_end), "previous_end_time": iso(auction.end_time)},
-                    created_at=now,
-                )
-        return Reply(None, amount + auction.min_increment, attempt)
-    return Reply("cas_exhausted", auction.min_next_bid, MAX_CAS_TRIES)
-
-
-# The CAS write as one statement: the row lock is held for that statement only.
-_CAS_SQL = """
-WITH moved AS (
-    UPDATE auctions_auction
-    SET current_price = %(amount)s, highest_bidder_id = %(bidder_id)s,
-        highest_bid_id = %(bid_id)s, bid_count = bid_count + 1, end_time = %(end_time)s,
-        last_seq = last_seq + %(steps)s, version = version + 1, updated_at = now()
-    WHERE id = %(auction_id)s AND version = %(version)s AND now() < end_time
-    RETURNING id
-),
-new_bid AS (
-    INSERT INTO bidding_bid (id, auction_id, bidder_id, amount, request_id, seq, created_at)
-    SELECT %(bid_id)s, id, %(bidder_id)s, %(amount)s, NULL, %(seq)s, now() FROM moved
-),
-new_events AS (
-    INSERT INTO auctions_auctionevent (id, auction_id, seq, type, payload, created_at)
-    SELECT gen_random_uuid(), id, %(seq)s, 'bid_placed', %(data)s::jsonb, now() FROM moved
-    UNION ALL
-    SELECT gen_random_uuid(), id, %(seq)s + 1, 'auction_extended', %(extended)s::jsonb, now()
-    FROM moved WHERE %(extended)s::jsonb IS NOT NULL
-)
-SELECT count(*) FROM moved
-"""
-
-
-def place_cas_sql(auction_id: UUID, bidder: Bidder, amount: Decimal) -> Reply:
-    """B (raw SQL): unlocked SELECT, then one conditional-on-version statement with the inserts."""
-    with connection.cursor() as cursor:
-        for attempt in range(MAX_CAS_TRIES):
-            cursor.execute(_STATE_SQL, [auction_id])
-            state = Row(*cursor.fetchone())
-            code = rejection(state, bidder.id, amount, state.db_now)
-            if code:
-                return Reply(code, min_next_bid(state), attempt)
-            new_end = extended_end(state, state.db_now)
-            end = new_end or state.end_time
-            bid_id = uuid.uuid4()
-            data = bid_placed_data(
-                bid_id=bid_id,
-                bidder=bidder,
-                amount=amount,
-                increment=state.min_increment,
-                count=state.bid_count + 1,
-                end=end,
-            )
-            extended = None
-            if new_end:
-                extended = {"end_time": iso(new_end), "previous_end_time": iso(state.end_time)}
-            cursor.execute(
-                _CAS_SQL,
-                {
-                    "auction_id": auction_id,
-                    "bidder_id": bidder.id,
-                    "bid_id": bid_id,
-                    "amount": amount,
-                    "end_time": end,
-                    "steps": 2 if new_end else 1,
-                    "version": state.version,
-                    "seq": state.last_seq + 1,
-                    "data": json.dumps(data),
-                    "extended": json.dumps(extended) if extended else None,
-                },
-            )
-            if cursor.fetchone()[0]:
-                return Reply(None, amount + state.min_increment, attempt)
-    return Reply("cas_exhausted", min_next_bid(state), MAX_CAS_TRIES)
-
-
-# --- C. one conditional UPDATE: the bid rule is the WHERE clause -----------------------------
-
-# After a concurrent bid commits, PostgreSQL re-checks the WHERE clause against the new row
-# (READ COMMITTED), so a bid that is still high enough goes through without a retry. Soft
-# close is left out: its `auction_extended` event needs the previous end_time, which an
-# UPDATE cannot return on PostgreSQL 15 (RETURNING OLD is PostgreSQL 18).
-_CONDITIONAL_SQL = f"""
-WITH moved AS (
-    UPDATE auctions_auction
-    SET current_price = %(amount)s, highest_bidder_id = %(bidder_id)s,
-        highest_bid_id = %(bid_id)s, bid_count = bid_count + 1, last_seq = last_seq + 1,
-        version = version + 1, updated_at = now()
-    WHERE id = %(auction_id)s AND status = 'active' AND now() < end_time
-      AND extension_seconds = 0
-      AND creator_id <> %(bidder_id)s
-      AND highest_bidder_id IS DISTINCT FROM %(bidder_id)s
-      AND %(amount)s >= CASE WHEN bid_count = 0 THEN starting_price
-                             ELSE current_price + min_increment END
-    RETURNING last_seq AS seq, current_price, min_increment, bid_count, end_time
-),
-new_bid AS (
-    INSERT INTO bidding_bid (id, auction_id, bidder_id, amount, request_id, seq, created_at)
-    SELECT %(bid_id)s, %(auction_id)s, %(bidder_id)s, %(amount)s, NULL, seq, now() FROM moved
-),
-new_event AS (
-    INSERT INTO auctions_auctionevent (id, auction_id, seq, type, payload, created_at)
-    SELECT gen_random_uuid(), %(auction_id)s, seq, 'bid_placed',
-           jsonb_build_object(
-               'bid_id', %(bid_id)s::text,
-               'amount', current_price::text,
-               'bidder', jsonb_build_object('id', %(bidder_id)s::text,
-                                            'name', %(bidder_name)s::text),
-               'current_price', current_price::text,
-               'min_next_bid', (current_price + min_increment)::text,
-               'bid_count', bid_count,
-               'end_time', to_char(end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}')),
-           now()
-    FROM moved
-)
-SELECT current_price + min_increment FROM moved
-"""
-
-
-def _conditional(prepared: bool) -> Callable[[UUID, Bidder, Decimal], Reply]:
-    def place_conditional(auction_id: UUID, bidder: Bidder, amount: Decimal) -> Reply:
-        """C: the conditional UPDATE; on no row, one unlocked SELECT says why."""
-        params = {
+    def _params(
+        self, auction_id: UUID, me: int, amount: Decimal, request_id: str
+    ) -> dict[str, Any]:
+        user = self.identities[me]
+        return {
             "auction_id": auction_id,
-            "bidder_id": bidder.id,
-            "bidder_name": bidder.username,
+            "bidder_id": user.id,
+            "bidder_name": user.username,
             "amount": amount,
             "bid_id": uuid.uuid4(),
+            "request_id": request_id,
         }
-        row = execute(_CONDITIONAL_SQL, params, prepared=prepared)
-        if row is not None:
-            return Reply(None, row[0])
-        state = Row(*(execute(_STATE_SQL, [auction_id], prepared=prepared) or ()))
-        code = rejection(state, bidder.id, amount, state.db_now)
-        if code is None:
-            # Only a soft-close auction (excluded above) or a clock edge can land here.
-            code = "unexplained"
-        return Reply(code, min_next_bid(state))
 
-    return place_conditional
+    def place(self, me: int, amount: Decimal, as_max: bool, request_id: str) -> Reply:
+        params = self._params(self.auction_id, me, amount, request_id)
+        self.cursor.execute(OLD_STATEMENT, params, prepare=True)
+        row = self.cursor.fetchone()
+        if row is None:
+            return Reply("no_row")
+        rejection, _price, min_next_bid, _seq, next_min_next_bid = row[:5]
+        if row[7]:  # a repeated request id (never, with fresh ones): not a decision
+            return Reply("duplicate")
+        if rejection is not None:
+            return Reply(rejection, min_next_bid)
+        return Reply(ACCEPTED, next_min_next_bid, params["bid_id"], leading=True)
+
+    def close(self) -> None:
+        if self._trace_fd is not None:
+            self.conn.pgconn.untrace()  # flushes the trace; the FILE is not used again
+            os.close(self._trace_fd)
+        self.conn.close()
 
 
-# --- D. the product, and faster ways to run the same statement -------------------------------
+class EngineClient:
+    """A thread calling the product's bid_place, as a web process's threads do."""
 
+    max_bids = True
 
-def _product(*, request_ids: bool) -> Callable[[UUID, Bidder, Decimal], Reply]:
-    def place_product(auction_id: UUID, bidder: Bidder, amount: Decimal) -> Reply:
-        """D: bidding.services.bid_place itself, with a fresh request_id or none."""
-        request_id = uuid.uuid4().hex if request_ids else None
+    def __init__(self, auction_id: UUID, identities: tuple[User, User]) -> None:
+        self.auction_id = auction_id
+        self.identities = identities
+
+    def place(self, me: int, amount: Decimal, as_max: bool, request_id: str) -> Reply:
+        from auctions.errors import BidRejected
+        from bidding.services import bid_place
+
         try:
-            accepted = bidding_services.bid_place(
-                auction_id=auction_id,
-                bidder=cast(User, bidder),  # what bid_place reads of a user: id, username
-                amount=amount,
+            result = bid_place(
+                auction_id=self.auction_id,
+                bidder=self.identities[me],
+                amount=None if as_max else amount,
+                max_amount=amount if as_max else None,
                 request_id=request_id,
             )
         except BidRejected as rejected:
-            return Reply(rejected.code, Decimal(rejected.data["min_next_bid"]))
-        return Reply(None, accepted.min_next_bid)
+            heard = rejected.data.get("min_next_bid")
+            return Reply(str(rejected.code), Decimal(heard) if heard else None)
+        return Reply(ACCEPTED, result.min_next_bid, result.bid_id, result.leading)
 
-    return place_product
-
-
-# The product statement without the idempotency claim (chosen in Python when there is no
-# request_id) and with the lock and the decision in one CTE. Same rules, same effects.
-_LEAN_SQL = f"""
-WITH decision AS (
-    SELECT id, end_time, last_seq, min_increment,
-           CASE WHEN bid_count = 0 THEN starting_price
-                ELSE current_price + min_increment END AS min_next_bid,
-           current_price, bid_count,
-           CASE
-               WHEN creator_id = %(bidder_id)s THEN 'own_auction'
-               WHEN status IN ('pending', 'cancelled') THEN 'auction_not_active'
-               WHEN status = 'ended' OR now() >= end_time THEN 'auction_ended'
-               WHEN highest_bidder_id = %(bidder_id)s THEN 'already_highest'
-               WHEN %(amount)s < CASE WHEN bid_count = 0 THEN starting_price
-                                      ELSE current_price + min_increment END
-                   THEN 'bid_too_low'
-           END AS rejection,
-           CASE WHEN extension_seconds > 0
-                 AND end_time - now() < make_interval(secs => extension_seconds)
-                 AND LEAST(now() + make_interval(secs => extension_seconds), max_end_time)
-                     > end_time
-                THEN LEAST(now() + make_interval(secs => extension_seconds), max_end_time)
-           END AS extended_end_time
-    FROM auctions_auction
-    WHERE id = %(auction_id)s
-    FOR UPDATE
-),
-moved AS (
-    UPDATE auctions_auction AS a
-    SET current_price = %(amount)s,
-        highest_bidder_id = %(bidder_id)s,
-        highest_bid_id = %(bid_id)s,
-        bid_count = d.bid_count + 1,
-        end_time = COALESCE(d.extended_end_time, d.end_time),
-        last_seq = d.last_seq + CASE WHEN d.extended_end_time IS NULL THEN 1 ELSE 2 END,
-        version = a.version + 1,
-        updated_at = now()
-    FROM decision AS d
-    WHERE a.id = d.id AND d.rejection IS NULL
-    RETURNING d.last_seq + 1 AS seq, a.current_price, a.min_increment, a.bid_count,
-              a.end_time, d.end_time AS previous_end_time,
-              d.extended_end_time IS NOT NULL AS extended
-),
-new_bid AS (
-    INSERT INTO bidding_bid (id, auction_id, bidder_id, amount, request_id, seq, created_at)
-    SELECT %(bid_id)s, %(auction_id)s, %(bidder_id)s, %(amount)s, NULL, seq, now()
-    FROM moved
-),
-new_events AS (
-    INSERT INTO auctions_auctionevent (id, auction_id, seq, type, payload, created_at)
-    SELECT gen_random_uuid(), %(auction_id)s, seq, 'bid_placed',
-           jsonb_build_object(
-               'bid_id', %(bid_id)s::text,
-               'amount', current_price::text,
-               'bidder', jsonb_build_object('id', %(bidder_id)s::text,
-                                            'name', %(bidder_name)s::text),
-               'current_price', current_price::text,
-               'min_next_bid', (current_price + min_increment)::text,
-               'bid_count', bid_count,
-               'end_time', to_char(end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}')),
-           now()
-    FROM moved
-    UNION ALL
-    SELECT gen_random_uuid(), %(auction_id)s, seq + 1, 'auction_extended',
-           jsonb_build_object(
-               'end_time', to_char(end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}'),
-               'previous_end_time',
-               to_char(previous_end_time AT TIME ZONE 'UTC', '{SQL_ISO_FORMAT}')),
-           now()
-    FROM moved
-    WHERE extended
-)
-SELECT d.rejection, d.min_next_bid, m.current_price + m.min_increment
-FROM decision AS d LEFT JOIN moved AS m ON true
-"""
+    def close(self) -> None:
+        pass
 
 
-# Bound on the server, an untyped NULL request_id is both text (the `::text` tests) and
-# varchar (the inserts), which PostgreSQL refuses; typing every use once fixes that.
-_PRODUCT_SQL_TYPED = PLACE_BID_SQL.replace("%(request_id)s", "%(request_id)s::text")
+# --- One run ---------------------------------------------------------------------------------
 
 
-def _product_statement(
-    sql: str, *, with_request_id: bool, prepared: bool = True, unique_request_ids: bool = False
-) -> Callable[..., Reply]:
-    def place_statement(auction_id: UUID, bidder: Bidder, amount: Decimal) -> Reply:
-        """D variants: the product's statement, or a leaner one, prepared or not."""
-        params = {
-            "auction_id": auction_id,
-            "bidder_id": bidder.id,
-            "bidder_name": bidder.username,
-            "amount": amount,
-            "bid_id": uuid.uuid4(),
-        }
-        if with_request_id:
-            params["request_id"] = uuid.uuid4().hex if unique_request_ids else None
-        row = execute(sql, params, prepared=prepared)
-        assert row is not None
-        # The product's row: rejection, current_price, min_next_bid, seq, next min, …
-        rejected, current_min_next_bid, next_bid = (
-            (row[0], row[2], row[4]) if with_request_id else row
-        )
-        if rejected is not None:
-            return Reply(rejected, current_min_next_bid)
-        return Reply(None, next_bid)
-
-    return place_statement
-
-
-def place_hot_row(auction_id: UUID, bidder: Bidder, amount: Decimal) -> Reply:
-    """Reference: the cheapest write of one row, autocommit; the ceiling for a hot row."""
-    execute("UPDATE auctions_auction SET version = version + 1 WHERE id = %s", [auction_id],
-            prepared=True, fetch=False)  # fmt: skip
-    return Reply(None, amount)
-
-
-_local = threading.local()
-
-
-def execute(sql: str, params: Any, *, prepared: bool, fetch: bool = True) -> tuple[Any, ...] | None:
-    """Run one autocommit statement; `prepared` binds on the server and prepares it once.
-
-    Django's psycopg cursors bind on the client, which rules out prepared statements, so
-    the prepared path uses a plain psycopg cursor on Django's own connection.
-    """
-    if not prepared:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone() if fetch else None
-    connection.ensure_connection()
-    raw = connection.connection
-    if getattr(_local, "raw", None) is not raw:
-        raw.prepare_threshold = 0
-        _local.raw, _local.cursor = raw, psycopg.Cursor(raw)
-    cursor = _local.cursor
-    cursor.execute(sql, params, prepare=True)
-    return cursor.fetchone() if fetch else None
-
-
-DESIGNS: dict[str, Callable[[UUID, Bidder, Decimal], Reply]] = {
-    "A-lock-orm": place_lock_orm,
-    "A-lock-sql": place_lock_sql,
-    "B-cas-orm": place_cas_orm,
-    "B-cas-sql": place_cas_sql,
-    "C-cond-update": _conditional(prepared=False),
-    "C-cond-update-prep": _conditional(prepared=True),
-    "D-product": _product(request_ids=False),
-    "D-product-prep": _product_statement(_PRODUCT_SQL_TYPED, with_request_id=True),
-    # Every bid with a request_id, as WebSocket clients send them: one more insert.
-    "D-product-rid": _product(request_ids=True),
-    "D-product-rid-prep": _product_statement(
-        _PRODUCT_SQL_TYPED, with_request_id=True, unique_request_ids=True
-    ),
-    "D-lean": _product_statement(_LEAN_SQL, with_request_id=False, prepared=False),
-    "D-lean-prep": _product_statement(_LEAN_SQL, with_request_id=False),
-    "ref-hot-row": place_hot_row,
-}
-
-
-# --- Driving the designs ---------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Plan:
+    seconds: float
+    max_offers: int  # per client and run
+    max_share: float
+    seed: int
 
 
 @dataclass
-class ClientResult:
+class Tally:
+    """What one client saw."""
+
     outcomes: Counter[str] = field(default_factory=Counter)
-    latencies_ms: list[float] = field(default_factory=list)
-    retries: int = 0
+    latencies_ms: list[float] = field(default_factory=list)  # of decided offers
+    accepted_bids: list[tuple[UUID, UUID]] = field(default_factory=list)  # (bid, bidder)
+    errors: Counter[str] = field(default_factory=Counter)
     started: float = 0.0
     finished: float = 0.0
-    error: str | None = None
+
+    @property
+    def offers(self) -> int:
+        return sum(self.outcomes.values()) + sum(self.errors.values())
 
 
-def client_loop(
-    design: str,
-    auction_id: UUID,
-    identities: tuple[Bidder, Bidder],
-    seconds: float,
-    max_attempts: int,
-    seed: int,
-    barrier: Any,
-) -> ClientResult:
-    """Bid a little above the last min next bid heard, as soon as each reply comes back.
+def bid_loop(client: Client, plan: Plan, seed: int, barrier: threading.Barrier) -> Tally:
+    """Offer a little above the last min next bid heard, as soon as each answer is back.
 
-    A client has two identities and bids as the one it does not believe to be the highest
-    bidder, so one client alone can keep bidding; a stale belief shows as already_highest.
+    A client bids as the identity it does not believe to lead, so one client alone keeps
+    bidding; a stale belief costs an already_highest (which is decided, by rule).
     """
-    place = DESIGNS[design]
     rng = random.Random(seed)
-    result = ClientResult()
+    tally = Tally()
+    heard = STARTING_PRICE
+    me = 0
     try:
-        next_bid = Auction.objects.get(id=auction_id).min_next_bid
-        execute("SELECT 1", None, prepared=False)
-        me = 0
         barrier.wait()
-        result.started = time.monotonic()
-        deadline = result.started + seconds
-        while len(result.latencies_ms) < max_attempts and time.monotonic() < deadline:
-            amount = next_bid + CENT * rng.randint(0, 5)
-            began = time.perf_counter()
-            reply = place(auction_id, identities[me], amount)
-            result.latencies_ms.append((time.perf_counter() - began) * 1000)
-            result.outcomes[reply.code or "accepted"] += 1
-            result.retries += reply.retries
-            next_bid = reply.min_next_bid
-            if reply.code in (None, Code.ALREADY_HIGHEST):
-                me = 1 - me
-    except Exception as exc:  # a crash must show in the report, not vanish in a thread
-        result.error = f"{type(exc).__name__}: {exc}"
-        barrier.abort()
-    finally:
-        result.finished = time.monotonic()
-        connections.close_all()
-    return result
+    except threading.BrokenBarrierError:
+        return tally
+    tally.started = time.monotonic()
+    deadline = tally.started + plan.seconds
+    while tally.offers < plan.max_offers and time.monotonic() < deadline:
+        as_max = client.max_bids and rng.random() < plan.max_share
+        amount = heard + CENT * rng.randint(0, 5)
+        began = time.perf_counter()
+        try:
+            reply = client.place(me, amount, as_max, uuid.uuid4().hex)
+        except Exception as exc:  # counted as undecided and shown, not lost in a thread
+            tally.errors[f"{type(exc).__name__}: {str(exc)[:160]}"] += 1
+            continue
+        elapsed_ms = (time.perf_counter() - began) * 1000
+        tally.outcomes[reply.code] += 1
+        if reply.decided:
+            tally.latencies_ms.append(elapsed_ms)
+        if reply.code == ACCEPTED and reply.bid_id is not None:
+            tally.accepted_bids.append((reply.bid_id, client.identities[me].id))
+        if reply.min_next_bid is not None:
+            heard = reply.min_next_bid
+        if (reply.code == ACCEPTED and reply.leading) or reply.code == Code.ALREADY_HIGHEST:
+            me = 1 - me
+    tally.finished = time.monotonic()
+    return tally
 
 
-def _thread_main(results: list[Any], index: int, args: tuple[Any, ...]) -> None:
-    results[index] = client_loop(*args)
+def drive(clients: Sequence[Client], plan: Plan) -> list[Tally]:
+    """All clients at once, each on a thread of its own, released together."""
+    barrier = threading.Barrier(len(clients))
+    tallies: list[Tally] = [Tally() for _ in clients]
 
+    def work(index: int) -> None:
+        tallies[index] = bid_loop(clients[index], plan, plan.seed * 1000 + index, barrier)
 
-def _process_main(queue: Any, args: tuple[Any, ...]) -> None:
-    queue.put(client_loop(*args))
-
-
-def drive(
-    design: str, auction_id: UUID, bidders: list[Bidder], clients: int, seconds: float,
-    max_attempts: int, mode: str,
-) -> list[ClientResult]:  # fmt: skip
-    """K concurrent clients, each with its own database connection, started together."""
-    connections.close_all()  # nothing shared with the clients, and nothing open across fork
-    work = [
-        (design, auction_id, (bidders[2 * i], bidders[2 * i + 1]), seconds, max_attempts, i)
-        for i in range(clients)
+    threads = [
+        threading.Thread(target=work, args=(i,), name=f"client{i}") for i in range(len(clients))
     ]
-    if mode == "threads":
-        barrier = threading.Barrier(clients)
-        results: list[Any] = [None] * clients
-        threads = [
-            threading.Thread(target=_thread_main, args=(results, i, (*w, barrier)))
-            for i, w in enumerate(work)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        return results
-    context = multiprocessing.get_context("fork")
-    barrier = context.Barrier(clients)
-    queue = context.Queue()
-    processes = [context.Process(target=_process_main, args=(queue, (*w, barrier))) for w in work]
-    for process in processes:
-        process.start()
-    results = [queue.get() for _ in processes]
-    for process in processes:
-        process.join()
-    return results
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return tallies
 
 
-def check_invariants(auction_id: UUID, accepted: int, design: str) -> list[str]:
-    """Everything that must hold after any interleaving; an empty list means all is well."""
+def new_auction(seller: User, label: str) -> UUID:
+    from auctions.services import auction_create
+
+    auction = auction_create(
+        creator=seller,
+        starting_price=STARTING_PRICE,
+        item_name=f"bench {label} {uuid.uuid4().hex[:8]}",
+        min_increment=CENT,
+        duration_seconds=24 * 3600,
+    )
+    return auction.id
+
+
+def engine_warm_up(seller: User, identities: tuple[User, User]) -> None:
+    """A few bids on an auction of their own: the batcher's connection is open and its
+    statements prepared before the clock runs, as in a process that has been serving."""
+    client = EngineClient(new_auction(seller, "warm-up"), identities)
+    heard = STARTING_PRICE
+    for index in range(4):
+        reply = client.place(index % 2, heard, False, uuid.uuid4().hex)
+        if reply.code != ACCEPTED or reply.min_next_bid is None:
+            raise RuntimeError(f"warm-up bid not accepted: {reply}")
+        heard = reply.min_next_bid
+
+
+@dataclass
+class Context:
+    seller: User
+    identities: list[tuple[User, User]]
+    conninfo: str
+    plan: Plan
+    trace_dir: Path | None
+    engine_traces: TraceFiles | None
+
+
+def run_one(design: str, bidders: int, context: Context) -> dict[str, Any]:
+    from bidding.services import batcher
+
+    auction_id = new_auction(context.seller, f"{design} x{bidders}")
+    identities = context.identities[:bidders]
+    traces = context.engine_traces if design == "engine" else None
+    if design != "engine" and context.trace_dir is not None:
+        traces = TraceFiles(context.trace_dir, f"old-x{bidders}")
+    clients: list[Client] = []
+    try:
+        if design == "engine":
+            engine_warm_up(context.seller, context.identities[0])
+            clients += [EngineClient(auction_id, pair) for pair in identities]
+        else:
+            for pair in identities:
+                clients.append(OldStatementClient(context.conninfo, auction_id, pair, traces))
+        load = os.getloadavg()[0]
+        marks = traces.mark() if traces else {}
+        batches_before = len(batcher.batch_sizes)
+        tallies = drive(clients, context.plan)
+    finally:
+        for client in clients:
+            client.close()
+    batch_sizes = batcher.batch_sizes[batches_before:] if design == "engine" else []
+    counted = round_trips(traces, marks) if traces else None
+
+    outcomes: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    latencies: list[float] = []
+    accepted_bids: list[tuple[UUID, UUID]] = []
+    for tally in tallies:
+        outcomes.update(tally.outcomes)
+        errors.update(tally.errors)
+        latencies.extend(tally.latencies_ms)
+        accepted_bids.extend(tally.accepted_bids)
+    started = [t.started for t in tallies if t.started]
+    elapsed = max(max((t.finished for t in tallies), default=0.0) - min(started, default=0.0), 1e-9)
+    decided = {code: n for code, n in outcomes.items() if code == ACCEPTED or code in RULE_CODES}
+    n_decided = sum(decided.values())
+    accepted = outcomes[ACCEPTED]
+    problems = check_invariants(auction_id, decided, accepted_bids, design)
+    problems += [f"{n} offers failed: {error}" for error, n in errors.most_common(3)]
+    offers = sum(outcomes.values()) + sum(errors.values())
+    if n_decided != offers:
+        problems.append(f"{offers - n_decided} of {offers} offers got no decision")
+    run: dict[str, Any] = {
+        "design": design,
+        "bidders": bidders,
+        "seconds": round(elapsed, 3),
+        "offers": offers,
+        "decided": n_decided,
+        "accepted": accepted,
+        "decided_per_s": round(n_decided / elapsed, 1),
+        "accepted_per_s": round(accepted / elapsed, 1),
+        "outcomes": dict(outcomes.most_common()),
+        "errors": dict(errors.most_common(5)),
+        "p50_ms": round(percentile(latencies, 0.50), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "max_share": context.plan.max_share if design == "engine" else 0.0,
+        "invariants_ok": not problems,
+        "problems": problems[:20],
+        "loadavg_1m_before": round(load, 2),
+        "auction_id": str(auction_id),
+    }
+    if counted is not None:
+        units = len(batch_sizes) if design == "engine" else n_decided
+        run["round_trips"] = {
+            "per": "batch" if design == "engine" else "bid",
+            "total": counted.total,
+            "messages_sent": counted.messages_sent,
+            "per_unit": round(counted.total / units, 3) if units else None,
+            "per_decided_offer": round(counted.total / n_decided, 3) if n_decided else None,
+        }
+        if design == "engine":
+            run["round_trips"]["per_transaction"] = {
+                str(k): v for k, v in sorted(counted.per_transaction.items())
+            }
+    if design == "engine":
+        run["batches"] = batch_stats(batch_sizes)
+    return run
+
+
+# --- Invariants ------------------------------------------------------------------------------
+
+
+def check_invariants(
+    auction_id: UUID, decided: dict[str, int], accepted_bids: list[tuple[UUID, UUID]], design: str
+) -> list[str]:
+    """What must hold after any interleaving; an empty list means all of it does."""
+    from auctions.models import Auction, AuctionEvent
+    from bidding.models import Bid, BidRequest
+
     problems: list[str] = []
     auction = Auction.objects.get(id=auction_id)
-    if design == "ref-hot-row":
-        if auction.version != accepted:
-            problems.append(f"version {auction.version} != {accepted} updates")
-        return problems
-    bids = list(Bid.objects.filter(auction_id=auction_id).order_by("seq"))
-    events = list(AuctionEvent.objects.filter(auction_id=auction_id).order_by("seq"))
-    n = len(bids)
-    if n != accepted:
-        problems.append(f"{n} bid rows but clients saw {accepted} accepted")
-    if len(events) != n:
-        problems.append(f"{len(events)} events for {n} bids")
-    if [e.seq for e in events] != list(range(1, len(events) + 1)):
-        problems.append("event seqs are not 1..N without gaps")
-    if [b.seq for b in bids] != [e.seq for e in events][:n]:
-        problems.append("bid seqs do not match event seqs")
-    if auction.last_seq != len(events) or auction.version != len(events):
-        problems.append(f"last_seq {auction.last_seq}/version {auction.version} != {len(events)}")
-    if auction.bid_count != n:
-        problems.append(f"bid_count {auction.bid_count} != {n} bids")
-    previous: Bid | None = None
-    for bid, event in zip(bids, events, strict=False):
-        floor = auction.starting_price
-        if previous is not None:
-            floor = previous.amount + auction.min_increment
-        if bid.amount < floor:
-            problems.append(f"bid seq {bid.seq}: {bid.amount} below {floor}")
-        if previous is not None and bid.bidder_id == previous.bidder_id:
-            problems.append(f"bid seq {bid.seq}: same bidder twice in a row")
-        expected = {
-            "type": "bid_placed",
-            "keys": BID_PLACED_KEYS,
-            "bid_id": str(bid.id),
-            "amount": money(bid.amount),
-            "bidder": str(bid.bidder_id),
-            "min_next_bid": money(bid.amount + auction.min_increment),
-            "bid_count": bid.seq,
-        }
-        payload = event.payload
-        got = {
-            "type": event.type,
-            "keys": set(payload),
-            "bid_id": payload.get("bid_id"),
-            # current_price must repeat amount; a mismatch shows as False.
-            "amount": payload.get("amount") == payload.get("current_price")
-            and payload.get("amount"),
-            "bidder": (payload.get("bidder") or {}).get("id"),
-            "min_next_bid": payload.get("min_next_bid"),
-            "bid_count": payload.get("bid_count"),
-        }
-        if got != expected:
-            problems.append(f"event seq {event.seq}: {got} != {expected}")
+    bids = list(
+        Bid.objects.filter(auction_id=auction_id)
+        .order_by("seq")
+        .values_list("id", "seq", "amount", "auto", "bidder_id")
+    )
+    events = list(
+        AuctionEvent.objects.filter(auction_id=auction_id)
+        .order_by("seq")
+        .values_list("seq", "type", "payload")
+    )
+    if [seq for _, seq, *_ in bids] != list(range(1, len(bids) + 1)):
+        problems.append("bid seqs are not 1..N")
+    if [seq for seq, *_ in events] != list(range(1, len(events) + 1)):
+        problems.append("event seqs are not 1..N")
+    placed = {
+        seq: str(payload.get("bid_id")) for seq, type_, payload in events if type_ == "bid_placed"
+    }
+    if placed != {seq: str(bid_id) for bid_id, seq, *_ in bids}:
+        problems.append("bid_placed events do not match the bids seq for seq")
+    previous: tuple[Any, ...] | None = None
+    for bid in bids:
+        _, seq, amount, auto, _ = bid
+        if previous is None:
+            if amount < auction.starting_price:
+                problems.append(f"bid seq {seq}: {amount} below the starting price")
+        elif amount < previous[2]:
+            problems.append(f"bid seq {seq}: {amount} fell from {previous[2]}")
+        elif amount == previous[2] and not (auto and not previous[3]):
+            # Equal amounts only in a tie of maxes (rule 3): the bidder's bid at their max,
+            # then the leader's automatic answer at the same amount.
+            problems.append(f"bid seq {seq}: {amount} repeats seq {seq - 1} outside a tie")
         previous = bid
+    if auction.last_seq != len(events) or auction.bid_count != len(bids):
+        problems.append(
+            f"auction last_seq {auction.last_seq} / bid_count {auction.bid_count}"
+            f" != {len(events)} events / {len(bids)} bids"
+        )
     if previous is not None and (
-        auction.current_price != previous.amount
-        or auction.highest_bidder_id != previous.bidder_id
-        or auction.highest_bid_id != previous.id
+        auction.current_price != previous[2]
+        or auction.highest_bid_id != previous[0]
+        or auction.highest_bidder_id != previous[4]
     ):
-        problems.append("auction's current price / highest bidder / highest bid != last bid")
-    return problems[:20]
+        problems.append("auction's current price / highest bid / highest bidder != its last bid")
+    owners = {bid_id: bidder_id for bid_id, _, _, _, bidder_id in bids}
+    lost = [bid_id for bid_id, bidder_id in accepted_bids if owners.get(bid_id) != bidder_id]
+    if lost:
+        problems.append(f"{len(lost)} accepted replies name no bid of their bidder, e.g. {lost[0]}")
+    if design == "old-statement" and len(bids) != decided.get(ACCEPTED, 0):
+        problems.append(f"{len(bids)} bids for {decided.get(ACCEPTED, 0)} accepted replies")
+    stored = Counter(
+        BidRequest.objects.filter(auction_id=auction_id).values_list("outcome", flat=True)
+    )
+    if stored != Counter(decided):
+        problems.append(f"stored outcomes {dict(stored)} != replies {decided}")
+    return problems
 
 
-def percentile(values: list[float], fraction: float) -> float:
+# --- Figures ---------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def run_one(
-    design: str, clients: int, seconds: float, max_attempts: int, mode: str,
-    seller: User, bidders: list[Bidder],
-) -> dict[str, Any]:  # fmt: skip
-    auction = auction_create(
-        creator=seller,
-        starting_price=STARTING_PRICE,
-        item_name=f"bench {design} x{clients} {uuid.uuid4().hex[:8]}",
-        min_increment=CENT,
-        duration_seconds=24 * 3600,
-    )
-    load = os.getloadavg()[0]
-    results = drive(design, auction.id, bidders, clients, seconds, max_attempts, mode)
-    outcomes: Counter[str] = Counter()
-    latencies: list[float] = []
-    for result in results:
-        outcomes.update(result.outcomes)
-        latencies.extend(result.latencies_ms)
-    errors = [r.error for r in results if r.error]
-    started = [r.started for r in results if r.started] or [0.0]
-    elapsed = max(max(r.finished for r in results) - min(started), 1e-9)
-    attempts = sum(outcomes.values())
-    accepted = outcomes["accepted"]
-    problems = check_invariants(auction.id, accepted, design) + errors
+def bucket(size: int) -> str:
+    """Powers of two: 1, 2-3, 4-7, ... (the cap, 256, is a bucket of its own)."""
+    low = 1 << (size.bit_length() - 1)
+    high = 2 * low - 1
+    return str(low) if low == high or size >= 256 else f"{low}-{high}"
+
+
+def batch_stats(sizes: Sequence[int]) -> dict[str, Any]:
+    if not sizes:
+        return {"count": 0}
+    histogram = Counter(bucket(size) for size in sizes)
     return {
-        "design": design,
-        "clients": clients,
-        "mode": mode,
-        "seconds": round(elapsed, 3),
-        "attempts": attempts,
-        "accepted": accepted,
-        "attempts_per_s": round(attempts / elapsed, 1),
-        "accepted_per_s": round(accepted / elapsed, 1),
-        "wasted_pct": round(100 * (attempts - accepted) / attempts, 1) if attempts else 0.0,
-        "outcomes": dict(outcomes),
-        "p50_ms": round(percentile(latencies, 0.50), 2),
-        "p99_ms": round(percentile(latencies, 0.99), 2),
-        "retries": sum(r.retries for r in results),
-        "invariants_ok": not problems,
-        "problems": problems,
-        "loadavg_1m_before": round(load, 2),
-        "auction_id": str(auction.id),
+        "count": len(sizes),
+        "mean": round(sum(sizes) / len(sizes), 2),
+        "p50": percentile(sizes, 0.50),
+        "p90": percentile(sizes, 0.90),
+        "max": max(sizes),
+        "histogram": {
+            b: histogram[b] for b in sorted(histogram, key=lambda b: int(b.split("-")[0]))
+        },
     }
 
 
 HEADER = (
-    f"{'design':<20}{'clients':>8}{'att/s':>9}{'acc/s':>9}{'wasted%':>9}{'p50ms':>8}"
-    f"{'p99ms':>8}{'retries':>9}  invariants"
+    f"{'design':<15}{'bidders':>8}{'decided/s':>11}{'accepted/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
+    f"{'round trips':>16}{'batch mean/p50/p90/max':>25}  invariants"
 )
 
 
 def row_text(run: dict[str, Any]) -> str:
+    trips = run.get("round_trips")
+    trips_text = f"{trips['per_unit']:.2f}/{trips['per']}" if trips and trips["per_unit"] else "-"
+    batches = run.get("batches")
+    batches_text = "-"
+    if batches and batches["count"]:
+        batches_text = f"{batches['mean']:.1f}/{batches['p50']}/{batches['p90']}/{batches['max']}"
     ok = "OK" if run["invariants_ok"] else "VIOLATED: " + "; ".join(run["problems"][:3])
     return (
-        f"{run['design']:<20}{run['clients']:>8}{run['attempts_per_s']:>9.0f}"
-        f"{run['accepted_per_s']:>9.0f}{run['wasted_pct']:>9.1f}{run['p50_ms']:>8.2f}"
-        f"{run['p99_ms']:>8.2f}{run['retries']:>9}  {ok}"
+        f"{run['design']:<15}{run['bidders']:>8}{run['decided_per_s']:>11.0f}"
+        f"{run['accepted_per_s']:>12.0f}{run['p50_ms']:>9.2f}{run['p99_ms']:>9.2f}"
+        f"{trips_text:>16}{batches_text:>25}  {ok}"
     )
 
 
-def bench_users(count: int) -> tuple[User, list[Bidder]]:
-    seller, _ = User.objects.get_or_create(username="bench-seller")
-    bidders = []
-    for i in range(count):
-        user, _ = User.objects.get_or_create(username=f"bench-bidder-{i:02d}")
-        bidders.append(Bidder(id=user.id, username=user.username))
-    return seller, bidders
+def goals(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's two goals, PASS or MISS (never asserted)."""
+    rate = {(r["design"], r["bidders"]): r["decided_per_s"] for r in runs}
+    results: list[dict[str, Any]] = []
+    old, new = rate.get(("old-statement", GOAL_RATIO_AT)), rate.get(("engine", GOAL_RATIO_AT))
+    goal = f"at {GOAL_RATIO_AT} bidders the engine decides >= {GOAL_RATIO:g}x today's bids/s"
+    if old is None or new is None:
+        results.append({"goal": goal, "status": "NOT MEASURED"})
+    else:
+        ratio = new / old if old else float("inf")
+        results.append(
+            {
+                "goal": goal,
+                "status": "PASS" if ratio >= GOAL_RATIO else "MISS",
+                "value": f"engine {new:.0f}/s vs today's {old:.0f}/s = {ratio:.2f}x",
+            }
+        )
+    goal = (
+        f"the engine's decided bids/s does not fall from {GOAL_FLAT_FROM} to {GOAL_FLAT_TO}"
+        " bidders (today's falls)"
+    )
+    low, high = rate.get(("engine", GOAL_FLAT_FROM)), rate.get(("engine", GOAL_FLAT_TO))
+    if low is None or high is None:
+        results.append({"goal": goal, "status": "NOT MEASURED"})
+    else:
+        value = f"engine {low:.0f}/s -> {high:.0f}/s"
+        old_low, old_high = (
+            rate.get(("old-statement", GOAL_FLAT_FROM)),
+            rate.get(("old-statement", GOAL_FLAT_TO)),
+        )
+        if old_low is not None and old_high is not None:
+            verdict = "falls" if old_high < old_low else "does not fall"
+            value += f"; today's {old_low:.0f}/s -> {old_high:.0f}/s ({verdict})"
+        results.append({"goal": goal, "status": "PASS" if high >= low else "MISS", "value": value})
+    return results
+
+
+def plot(runs: Sequence[dict[str, Any]], label: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    counts = sorted({r["bidders"] for r in runs})
+    for design in DESIGNS:
+        points = sorted((r["bidders"], r["decided_per_s"]) for r in runs if r["design"] == design)
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o", label=design)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(counts, [str(c) for c in counts])
+    ax.set_xlabel("concurrent bidders on one auction")
+    ax.set_ylabel("decided bids/s")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Bids decided per second ({label})")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# --- Setup and main --------------------------------------------------------------------------
+
+
+def django_setup() -> None:
+    """The web processes' settings (production, no rate limit), then migrate."""
+    os.environ.update(app_env())
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def bench_users(pairs: int) -> tuple[User, list[tuple[User, User]]]:
+    from accounts.models import User
+
+    names = ["bench-seller", *(f"bench-bidder-{i:03d}" for i in range(2 * pairs))]
+    existing = {user.username for user in User.objects.filter(username__in=names)}
+    User.objects.bulk_create(User(username=name) for name in names if name not in existing)
+    users = {user.username: user for user in User.objects.filter(username__in=names)}
+    bidders = [users[name] for name in names[1:]]
+    return users["bench-seller"], [(bidders[2 * i], bidders[2 * i + 1]) for i in range(pairs)]
 
 
 def server_settings() -> dict[str, str]:
-    names = ["fsync", "synchronous_commit", "full_page_writes", "shared_buffers", "server_version"]
+    from django.db import connection
+
+    names = ["fsync", "synchronous_commit", "full_page_writes", "server_version", "max_connections"]
     with connection.cursor() as cursor:
         cursor.execute("SELECT name, setting FROM pg_settings WHERE name = ANY(%s)", [names])
         return dict(cursor.fetchall())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", default="1,4,8,16", help="comma-separated client counts")
-    parser.add_argument("--seconds", type=float, default=6.0, help="per run, at most 10")
-    parser.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated")
-    parser.add_argument("--mode", choices=["threads", "processes"], default="threads")
-    parser.add_argument("--max-attempts", type=int, default=100_000, help="per client and run")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    args = parser.parse_args()
-    client_counts = [int(c) for c in args.clients.split(",")]
-    designs = args.designs.split(",")
-    unknown = set(designs) - set(DESIGNS)
-    if unknown:
-        parser.error(f"unknown designs: {', '.join(sorted(unknown))}")
-    seconds = min(args.seconds, 10.0)
+def checkpoint() -> None:
+    """Each run starts with the WAL checkpointed, so none pays for another's dirty pages."""
+    from django.db import connection
 
-    seller, bidders = bench_users(2 * max(client_counts))
-    meta = {
-        "started_at": datetime.now(UTC).isoformat(),
-        "mode": args.mode,
-        "seconds_per_run": seconds,
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+
+
+def trace_engine_connections(traces: TraceFiles) -> None:
+    """Trace every database connection opened off the main thread: in this process only
+    the batcher's threads open any (the client threads only wait on its futures)."""
+    from django.db.backends.signals import connection_created
+
+    def started(sender: object, connection: Any, **kwargs: object) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            traces.start(connection.connection.pgconn)
+
+    connection_created.connect(started, weak=False)
+
+
+def parse_clients(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not counts or any(not 1 <= count <= MAX_CLIENTS for count in counts):
+        raise argparse.ArgumentTypeError(f"bidder counts must be 1..{MAX_CLIENTS}")
+    return counts
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bid_designs", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--clients",
+        type=parse_clients,
+        default=parse_clients(DEFAULT_CLIENTS),
+        help=f"comma-separated concurrent bidder counts ({DEFAULT_CLIENTS})",
+    )
+    parser.add_argument("--seconds", type=float, default=6.0, help="per run (6, at most 10)")
+    parser.add_argument(
+        "--max-share",
+        type=float,
+        default=0.5,
+        help="share of the engine's offers that are maximum bids (0.5)",
+    )
+    parser.add_argument("--max-offers", type=int, default=50_000, help="per client and run (50000)")
+    parser.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated")
+    parser.add_argument(
+        "--fast-unsafe",
+        action="store_true",
+        help="PostgreSQL without fsync (not durable; every output says so)",
+    )
+    parser.add_argument(
+        "--no-trace", action="store_true", help="do not trace the protocol (no round trips)"
+    )
+    parser.add_argument(
+        "--keep-traces", action="store_true", help="keep the libpq trace files (path printed)"
+    )
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="JSON; PNG beside it")
+    args = parser.parse_args(argv)
+    if not 0 < args.seconds <= MAX_SECONDS:
+        parser.error(f"--seconds must be in (0, {MAX_SECONDS:g}]")
+    if not 0 <= args.max_share <= 1:
+        parser.error("--max-share must be in [0, 1]")
+    if not 1 <= args.max_offers <= 1_000_000:
+        parser.error("--max-offers must be in 1..1000000")
+    args.designs = [name for name in args.designs.split(",") if name]
+    unknown = set(args.designs) - set(DESIGNS)
+    if unknown or not args.designs:
+        parser.error(f"designs are {', '.join(DESIGNS)}")
+    return args
+
+
+def durability_label(pg: dict[str, str]) -> str:
+    if pg.get("fsync") == "on" and pg.get("synchronous_commit") == "on":
+        return "durable PostgreSQL"
+    return (
+        f"NOT DURABLE: --fast-unsafe, fsync={pg.get('fsync')},"
+        f" synchronous_commit={pg.get('synchronous_commit')}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    database_url = os.environ["DATABASE_URL"]
+    if urlsplit(database_url).hostname not in LOOPBACK:
+        log("refusing to load a database that is not on 127.0.0.1")
+        return 2
+    django_setup()
+    pg = server_settings()
+    seller, identities = bench_users(max(args.clients))
+    trace_dir = None if args.no_trace else Path(tempfile.mkdtemp(prefix="bid-designs-trace-"))
+    engine_traces = None
+    if trace_dir is not None:
+        engine_traces = TraceFiles(trace_dir, "engine")
+        trace_engine_connections(engine_traces)
+    plan = Plan(args.seconds, args.max_offers, args.max_share, args.seed)
+    context = Context(seller, identities, database_url, plan, trace_dir, engine_traces)
+    try:
+        return measure(args, context, pg)
+    finally:
+        if trace_dir is not None and args.keep_traces:
+            log(f"libpq traces kept in {trace_dir}")
+        elif trace_dir is not None:
+            shutil.rmtree(trace_dir, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, context: Context, pg: dict[str, str]) -> int:
+    from django.conf import settings
+    from django.db import connections
+
+    label = durability_label(pg)
+    meta: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "postgres": pg,
+        "durable": label == "durable PostgreSQL",
+        "label": label,
+        "seconds_per_run": args.seconds,
+        "max_offers_per_client": args.max_offers,
+        "max_share": args.max_share,
+        "bid_batch_max": settings.BID_BATCH_MAX,
+        "bid_decision_threads": settings.BID_DECISION_THREADS,
+        "round_trips_traced": context.trace_dir is not None,
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "postgres": server_settings(),
-        "database": connection.settings_dict["NAME"],
     }
-    print(f"{args.mode}, {seconds:g} s per run, {os.cpu_count()} CPUs, {meta['postgres']}")
-    print(HEADER)
+    print(f"{label}; {args.seconds:g} s a run; {os.cpu_count()} CPUs; max share {args.max_share}")
+    print(HEADER, flush=True)
     runs = []
-    # Designs interleaved within each client count, so background load hits them alike.
-    for clients in client_counts:
-        for design in designs:
-            run = run_one(design, clients, seconds, args.max_attempts, args.mode, seller, bidders)
-            runs.append(run)
-            print(row_text(run), flush=True)
+    # Designs alternate within each bidder count, so background load hits them alike.
+    for bidders in args.clients:
+        for design in args.designs:
+            checkpoint()
+            result = run_one(design, bidders, context)
+            runs.append(result)
+            print(row_text(result), flush=True)
+    connections.close_all()
+    for result in runs:
+        if result.get("batches", {}).get("count"):
+            trips = result.get("round_trips", {}).get("per_transaction")
+            print(
+                f"engine x{result['bidders']} batch sizes {result['batches']['histogram']}"
+                + (f"; round trips per transaction {trips}" if trips else "")
+            )
+    marks = goals(runs)
+    for mark in marks:
+        print(f"{mark['status']:<13}{mark['goal']}: {mark.get('value', '')} [{label}]")
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"meta": meta, "runs": runs}, indent=2, default=str))
-    print(f"results written to {args.output}")
+    args.output.write_text(json.dumps({"meta": meta, "runs": runs, "goals": marks}, indent=2))
+    picture = args.output.with_suffix(".png")
+    plot(runs, label, picture)
+    print(f"results in {args.output} and {picture}")
+    broken = [r for r in runs if not r["invariants_ok"]]
+    return 1 if broken else 0
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if not os.environ.get(IN_STACK_MARK):
+        return run_inside_stack(argv, durable=not args.fast_unsafe, module="bench.bid_designs")
+    return run(args)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

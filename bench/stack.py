@@ -38,8 +38,8 @@ def raise_fd_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def run_inside_stack(argv: list[str], *, durable: bool = True) -> int:
-    """Run `python -m bench ARGV` under throwaway PostgreSQL and Redis; return its status.
+def run_inside_stack(argv: list[str], *, durable: bool = True, module: str = "bench") -> int:
+    """Run `python -m MODULE ARGV` under throwaway PostgreSQL and Redis; return its status.
 
     PostgreSQL keeps its durable defaults (each commit waits for its WAL flush), as a
     deployment runs it; `durable=False` turns fsync off, which flatters every bid figure.
@@ -47,7 +47,7 @@ def run_inside_stack(argv: list[str], *, durable: bool = True) -> int:
     raise_fd_limit()
     env = dict(os.environ, **{IN_STACK_MARK: "1"})
     mode = ["--durable", "test"] if durable else ["test"]
-    command = [sys.executable, str(STACK_SCRIPT), *mode, "--", sys.executable, "-m", "bench"]
+    command = [sys.executable, str(STACK_SCRIPT), *mode, "--", sys.executable, "-m", module]
     return subprocess.run([*command, *argv], cwd=REPO_ROOT, env=env).returncode
 
 
