@@ -242,6 +242,8 @@
       } else if (page.user_id && leader.id === page.user_id) {
         hideOutbid();
         renderStanding(true);
+      } else if (!$("outbid-notice").hidden) {
+        showOutbid();  // the minimum next bid it names moves on with every bid
       }
       var price = $("current-price");
       price.classList.add("bumped");

@@ -264,6 +264,15 @@ def auction_open(creator: User) -> str:
 
 
 @database_sync_to_async
+def auction_open_with(creator: User, **options: Any) -> str:
+    """An active auction for an hour, on the terms given (`auction_create`'s arguments)."""
+    options.setdefault("item_name", "E2E lot")
+    options.setdefault("starting_price", Decimal("10.00"))
+    options.setdefault("duration_seconds", 3600)
+    return str(auction_create(creator=creator, **options).id)
+
+
+@database_sync_to_async
 def stored_events(auction_id: str) -> list[tuple[int, str, str | None]]:
     """(seq, type, bid_id) of every stored event of the auction, in seq order."""
     return [
@@ -391,6 +400,24 @@ class WsClient:
     async def close(self) -> None:
         await self.connection.close()
         await self._reader
+
+
+async def send_raw(client: WsClient, message: dict[str, Any]) -> None:
+    """Send a message as it is (its own `request_id`, if any): the reply lands in `client.log`."""
+    await client.connection.send(json.dumps(message))
+
+
+def replies_to(client: WsClient, request_id: str) -> list[dict[str, Any]]:
+    """Every direct reply (not an event) the client got that echoes `request_id`, in order."""
+    return [
+        message
+        for message in client.log
+        if message.get("request_id") == request_id and message.get("type") not in EVENT_TYPES
+    ]
+
+
+def without_timestamp(message: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in message.items() if key != "timestamp"}
 
 
 async def clients_close(clients: list[WsClient]) -> None:
