@@ -19,7 +19,10 @@ REJECTION_TEXT: dict[str, str] = {
     Code.INVALID_AMOUNT: "Please enter an amount such as 150 or 150.10 (at most 2 decimals).",
     Code.NOT_FOUND: "This auction does not exist.",
     Code.RATE_LIMITED: "You are bidding too fast. Wait a moment and try again.",
-    Code.BUY_NOW_UNAVAILABLE: "Buy it now is no longer offered: this auction has a bid.",
+    Code.BUY_NOW_UNAVAILABLE: (
+        "Buy it now is not available: an auction offers it only with a buy-it-now price, "
+        "until its first bid."
+    ),
 }
 
 
