@@ -1,28 +1,54 @@
 """HTTP API for auctions and their events (spec §3): parse, call a service, shape."""
 
-from typing import Annotated, Any
+import re
+from typing import Annotated, Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
+from ninja.errors import HttpError
 from ninja.responses import Status
 from pydantic import StrictInt
 
 from accounts.requests import ApiRequest
-from api.base import MAX_BIGINT, PageQuery, page, paginate
-from api.schemas import Amount, ErrorOut, IncrementTable, IsoTime, Money, PersonOut, Time
+from api.base import MAX_BIGINT, BadQuery, PageQuery, page, paginate
+from api.schemas import (
+    Amount,
+    ErrorOut,
+    IncrementTable,
+    IsoTime,
+    Money,
+    PersonOut,
+    PriceFilter,
+    Time,
+)
+from auctions.errors import Code, DomainError
 from auctions.events import event_as_message
-from auctions.formats import parse_uuid
-from auctions.models import AuctionStatus
+from auctions.formats import is_storable_text, parse_uuid
+from auctions.models import AuctionStatus, Category
 from auctions.selectors import auction_get, auction_list, auction_snapshot, event_list
-from auctions.services import auction_cancel, auction_create
+from auctions.services import auction_cancel, auction_create, auction_update, category_get
 
 router = Router(tags=["auctions"])
+
+
+class CategoryOut(Schema):
+    slug: str
+    name: str
+
+
+class PhotoOut(Schema):
+    url: str = Field(description="The display size (at most 1600 px on its longest side).")
+    thumbnail_url: str = Field(description="A thumbnail (at most 400 px).")
+    width: int
+    height: int
 
 
 class ItemOut(Schema):
     id: str
     name: str
     description: str
+    category: CategoryOut | None
+    images: list[PhotoOut]
 
 
 class AuctionOut(Schema):
@@ -57,6 +83,13 @@ class AuctionPage(Schema):
 class ItemIn(Schema):
     name: str
     description: str = ""
+    category: str | None = Field(None, description="A category's slug (GET /api/categories/).")
+
+
+class ItemPatch(Schema):
+    name: str | None = None
+    description: str | None = None
+    category: str | None = Field(None, description="A category's slug; null for none.")
 
 
 class AuctionIn(Schema):
@@ -95,18 +128,42 @@ class CancelIn(Schema):
 
 class AuctionListQuery(Schema):
     status: AuctionStatus | None = None
+    q: str | None = Field(
+        None, max_length=200, description="Words in the item's name or description."
+    )
+    category: str | None = Field(None, max_length=100, description="A category's slug.")
+    min_price: PriceFilter = None
+    max_price: PriceFilter = None
+    ordering: Literal["relevance", "ending", "newest", "price", "-price"] | None = Field(
+        None,
+        description="Best matches first when searching; else active ending soonest first.",
+    )
 
 
 class EventQuery(Schema):
     since_seq: int = Field(0, ge=0, le=MAX_BIGINT, description="Events with a greater seq.")
 
 
-@router.get("/", response={200: AuctionPage, 401: ErrorOut, 422: ErrorOut})
+@router.get("/", response={200: AuctionPage, 400: ErrorOut, 401: ErrorOut, 422: ErrorOut})
 def list_auctions(
     request: HttpRequest, filters: Query[AuctionListQuery], paging: Query[PageQuery]
 ) -> dict[str, Any]:
-    """Auctions, optionally of one status: active ones ending soonest first."""
-    rows = auction_list(status=filters.status)
+    """Auctions: search (`q`), filter (status, category, price range) and order them (spec §9)."""
+    if filters.q is not None and not is_storable_text(filters.q):
+        raise BadQuery("q: the search text contains characters that cannot be searched.")
+    category = None
+    if filters.category is not None:
+        category = Category.objects.filter(slug=filters.category).first()
+        if category is None:
+            raise BadQuery(f"category: there is no category {filters.category!r}.")
+    rows = auction_list(
+        status=filters.status,
+        q=(filters.q or "").strip() or None,
+        category=category,
+        min_price=filters.min_price,
+        max_price=filters.max_price,
+        ordering=filters.ordering,
+    )
     return paginate(request, rows, paging=paging, shape=auction_snapshot)
 
 
@@ -124,8 +181,10 @@ def list_auctions(
 )
 def create_auction(request: ApiRequest, payload: AuctionIn) -> Status[dict[str, Any]]:
     """Put a new item, or one of yours (`item_id`), up for auction."""
+    category = payload.item.category if payload.item else None
     auction = auction_create(
         creator=request.auth,
+        category=None if category is None else category_get(slug=category),
         item_id=None if payload.item_id is None else parse_uuid(payload.item_id, "item"),
         item_name=payload.item.name if payload.item else None,
         item_description=payload.item.description if payload.item else "",
@@ -143,9 +202,88 @@ def create_auction(request: ApiRequest, payload: AuctionIn) -> Status[dict[str, 
 
 
 @router.get("/{auction_id}/", response={200: AuctionOut, 401: ErrorOut, 404: ErrorOut})
-def get_auction(request: HttpRequest, auction_id: str) -> dict[str, Any]:
-    """The auction's snapshot, as `subscribed.data` on the WebSocket."""
-    return auction_snapshot(auction_get(auction_id=parse_uuid(auction_id)))
+def get_auction(request: HttpRequest, auction_id: str, response: HttpResponse) -> dict[str, Any]:
+    """The auction's snapshot, as `subscribed.data` on the WebSocket.
+
+    `ETag` carries its version: send it back as `If-Match` to edit it (PATCH).
+    """
+    auction = auction_get(auction_id=parse_uuid(auction_id))
+    response["ETag"] = _etag(auction.version)
+    return auction_snapshot(auction)
+
+
+class AuctionPatch(Schema):
+    """The terms a pending auction's seller (or staff) may change; give only those to change."""
+
+    item: ItemPatch | None = None
+    starting_price: Amount = None
+    reserve_price: Amount = Field(None, description="null removes the reserve.")
+    min_increment: Amount = None
+    increments: IncrementTable = None
+    buy_now_price: Amount = Field(None, description="null takes buy it now away.")
+    start_time: IsoTime | None = None
+    end_time: IsoTime | None = None
+    extension_seconds: StrictInt | None = None
+
+
+@router.patch(
+    "/{auction_id}/",
+    response={
+        200: AuctionOut,
+        400: ErrorOut,
+        401: ErrorOut,
+        403: ErrorOut,
+        404: ErrorOut,
+        409: ErrorOut,
+        412: ErrorOut,
+        422: ErrorOut,
+        428: ErrorOut,
+    },
+)
+def edit_auction(
+    request: ApiRequest, auction_id: str, payload: AuctionPatch, response: HttpResponse
+) -> dict[str, Any]:
+    """Edit a pending auction (seller or staff), if it is as you last read it (spec §9).
+
+    Send the `ETag` of your last GET as `If-Match`: 412 `version_conflict` when the auction
+    changed since (nothing is written), 428 without it, 409 `not_editable` once it is not
+    pending. Subscribers get `auction_updated` with the fields that changed.
+    """
+    version = _if_match(request)
+    changes = _changes(payload)
+    auction = auction_update(
+        auction_id=parse_uuid(auction_id), actor=request.auth, version=version, changes=changes
+    )
+    response["ETag"] = _etag(auction.version)
+    return auction_snapshot(auction_get(auction_id=auction.id))
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _if_match(request: HttpRequest) -> int:
+    header = request.headers.get("If-Match")
+    if header is None:
+        raise HttpError(428, "Send the ETag of your last GET of this auction as If-Match.")
+    match = re.fullmatch(r'\s*(?:W/)?"(\d{1,19})"\s*', header)
+    if match is None:
+        raise DomainError(
+            Code.VERSION_CONFLICT, "If-Match does not name a version of this auction."
+        )
+    return int(match.group(1))
+
+
+def _changes(payload: AuctionPatch) -> dict[str, object]:
+    given = payload.model_dump(exclude_unset=True)
+    item = given.pop("item", None) or {}
+    changes: dict[str, object] = {
+        f"item_{key}": value for key, value in item.items() if key != "category"
+    }
+    if "category" in item:
+        changes["category"] = item["category"]
+    changes.update(given)
+    return changes
 
 
 @router.get(

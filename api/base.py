@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from ninja import Field, Schema
+from ninja.errors import HttpError
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
@@ -18,6 +19,7 @@ from auctions.formats import iso, parse_json
 # Answers of the HTTP layer itself, with no counterpart in the domain's `Code`.
 METHOD_NOT_ALLOWED = "method_not_allowed"
 REQUEST_TOO_LARGE = "request_too_large"
+PRECONDITION_REQUIRED = "precondition_required"
 
 # The one place a DomainError code becomes an HTTP status.
 STATUS_BY_CODE: dict[str, int] = {
@@ -37,16 +39,26 @@ STATUS_BY_CODE: dict[str, int] = {
     Code.VALIDATION_ERROR: 422,
     Code.ITEM_UNAVAILABLE: 409,
     Code.NOT_CANCELLABLE: 409,
+    Code.NOT_EDITABLE: 409,
+    Code.VERSION_CONFLICT: 412,
     Code.NOT_AUTHENTICATED: 401,
     Code.PERMISSION_DENIED: 403,
     METHOD_NOT_ALLOWED: 405,
     REQUEST_TOO_LARGE: 413,
+    PRECONDITION_REQUIRED: 428,
 }
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 # PostgreSQL's bigint: OFFSET and seq comparisons beyond it would fail in the database.
 MAX_BIGINT = 2**63 - 1
+
+
+class BadQuery(HttpError):
+    """A query parameter that validates alone but names nothing: 400 `validation_error`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
 
 
 class InvalidJSONBody(ValueError):

@@ -1,9 +1,12 @@
 """Types the HTTP API's endpoints share: money, times, people and errors on the wire."""
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 from ninja import Field, Schema
 from pydantic import AwareDatetime, BeforeValidator, WithJsonSchema
+
+from auctions.formats import MAX_AMOUNT
 
 # Amounts reach the services untouched (a Decimal from the JSON parser, or a string):
 # `Any` keeps pydantic from coercing them through float; the services validate them.
@@ -22,6 +25,11 @@ Amount = Annotated[
     ),
 ]
 Money = Annotated[str, Field(examples=["150.10"], pattern=r"^\d+\.\d{2}$")]
+# A price bound in a query: money, parsed exactly.
+PriceFilter = Annotated[
+    Decimal | None,
+    Field(None, ge=0, le=MAX_AMOUNT, decimal_places=2, description="A price, e.g. 150.10."),
+]
 # A table's name or its rows, checked by the service (auctions.pricing).
 IncrementTable = Annotated[
     Any,

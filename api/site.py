@@ -12,10 +12,11 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.operation import Operation
 
-from api import auctions, bids
+from api import auctions, bids, catalogue
 from api.auth import api_auth
 from api.base import (
     METHOD_NOT_ALLOWED,
+    PRECONDITION_REQUIRED,
     REQUEST_TOO_LARGE,
     STATUS_BY_CODE,
     BodyNotObject,
@@ -73,7 +74,9 @@ def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespons
     errors = [_field_error(error) for error in exc.errors]
     first = errors[0] if errors else {"field": "", "message": "Invalid request."}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
-    return error_response(request, 422, Code.VALIDATION_ERROR, message, {"errors": errors})
+    # A bad query parameter is a bad request (400); a body that does not validate, 422.
+    status = 400 if errors and all(e["location"] == "query" for e in errors) else 422
+    return error_response(request, status, Code.VALIDATION_ERROR, message, {"errors": errors})
 
 
 def _field_error(error: dict[str, Any]) -> dict[str, str]:
@@ -103,6 +106,8 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
         return error_response(request, 404, Code.NOT_FOUND, exc.message)
     if exc.status_code == 429:
         return error_response(request, 429, Code.RATE_LIMITED, exc.message)
+    if exc.status_code == 428:
+        return error_response(request, 428, PRECONDITION_REQUIRED, exc.message)
     return error_response(request, exc.status_code, Code.VALIDATION_ERROR, exc.message)
 
 
@@ -190,3 +195,5 @@ for exception, handler in HANDLERS:
     api.add_exception_handler(exception, handler)
 api.add_router("/auctions/", auctions.router)
 api.add_router("/auctions/", bids.router)
+api.add_router("/items/", catalogue.items)
+api.add_router("/categories/", catalogue.categories)

@@ -24,6 +24,9 @@ class Code(StrEnum):
     VALIDATION_ERROR = "validation_error"
     ITEM_UNAVAILABLE = "item_unavailable"
     NOT_CANCELLABLE = "not_cancellable"
+    # Editing (spec §9): the auction is no longer pending, or changed since it was read.
+    NOT_EDITABLE = "not_editable"
+    VERSION_CONFLICT = "version_conflict"
     NOT_AUTHENTICATED = "not_authenticated"
     PERMISSION_DENIED = "permission_denied"
 

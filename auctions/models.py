@@ -1,10 +1,12 @@
-"""Items, the auctions that sell them, and the stored events every auction change emits."""
+"""Items (their categories and photos), the auctions that sell them, and their stored events."""
 
 import uuid
 from decimal import Decimal
 from typing import Final, TypedDict
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import F, Q
 
@@ -20,6 +22,24 @@ class MoneyDigits(TypedDict):
 MONEY: Final[MoneyDigits] = {"max_digits": 12, "decimal_places": 2}
 
 
+# The text search configuration of the catalogue (spec §9): stemming of English words.
+SEARCH_CONFIG = "english"
+
+
+class Category(models.Model):
+    """A flat list, managed by staff in the admin."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Item(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(
@@ -27,13 +47,47 @@ class Item(models.Model):
     )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=10_000)
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, null=True, blank=True, related_name="items"
+    )
+    # Words of the name (weighted above) and the description, kept by PostgreSQL itself.
+    search = models.GeneratedField(
+        expression=SearchVector("name", weight="A", config=SEARCH_CONFIG)
+        + SearchVector("description", weight="B", config=SEARCH_CONFIG),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [GinIndex(fields=["search"], name="item_search")]
 
     def __str__(self) -> str:
         return self.name
+
+
+class ItemImage(models.Model):
+    """One photo of an item: a display size and a thumbnail, made once from the upload
+    (auctions.images), metadata stripped. `width`/`height` are the display size's."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="images")
+    position = models.PositiveSmallIntegerField()
+    image = models.FileField(max_length=300)
+    thumbnail = models.FileField(max_length=300)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["item", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "position"], name="item_image_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} #{self.position}"
 
 
 class AuctionStatus(models.TextChoices):

@@ -1,15 +1,24 @@
-"""Writes for items and auctions: create, start, close, cancel (spec §1).
+"""Writes for items and auctions: create, start, close, cancel (spec §1); edit a pending
+auction and its item's photos (spec §9).
 
 Every change that subscribers see records its event in the same transaction, under the
-auction's row lock. Bids live in bidding.services.
+auction's row lock. Bids live in bidding.services. Rows are locked auction first, then
+item, whatever the change, so two changes never wait for each other in a circle.
 """
 
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import IO, Any
 from uuid import UUID
 
 from django.conf import settings
+from django.core.files.base import ContentFile, File
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 
 from accounts.models import User
 from auctions.errors import (
@@ -27,7 +36,8 @@ from auctions.events import (
     event_record,
 )
 from auctions.formats import is_storable_text, parse_amount
-from auctions.models import Auction, AuctionStatus, Item
+from auctions.images import MAX_IMAGES_PER_ITEM, PreparedPhoto, photo_prepare
+from auctions.models import OPEN_STATUSES, Auction, AuctionStatus, Category, Item, ItemImage
 from auctions.pricing import increment_tables, increments_table_parse
 from auctions.schedule_index import schedule_auction, schedule_remove
 from auctions.selectors import db_now
@@ -38,8 +48,24 @@ MAX_NAME_LENGTH = Item._meta.get_field("name").max_length or 200
 MAX_DESCRIPTION_LENGTH = Item._meta.get_field("description").max_length or 10_000
 
 
-def item_create(*, owner: User, name: str, description: str = "") -> Item:
-    name = (name or "").strip() if isinstance(name, str) else ""
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An uploaded file: its bytes and their length."""
+
+    file: IO[bytes] | File[bytes]
+    size: int
+
+
+def item_create(
+    *, owner: User, name: str, description: str = "", category: Category | None = None
+) -> Item:
+    name, description = _item_text(name, description)
+    return Item.objects.create(owner=owner, name=name, description=description, category=category)
+
+
+def _item_text(name: object, description: object) -> tuple[str, str]:
+    """An item's name and description, checked (ValidationFailed names the field)."""
+    name = name.strip() if isinstance(name, str) else ""
     if not name:
         raise ValidationFailed("The item needs a name.", "item.name")
     if len(name) > MAX_NAME_LENGTH:
@@ -57,7 +83,15 @@ def item_create(*, owner: User, name: str, description: str = "") -> Item:
             f"The item description is longer than {MAX_DESCRIPTION_LENGTH} characters.",
             "item.description",
         )
-    return Item.objects.create(owner=owner, name=name, description=description)
+    return name, description
+
+
+def category_get(*, slug: object) -> Category:
+    """The category with this slug, or ValidationFailed (a client's mistake, not a 404)."""
+    category = Category.objects.filter(slug=slug).first() if isinstance(slug, str) else None
+    if category is None:
+        raise ValidationFailed("There is no such category.", "category")
+    return category
 
 
 @transaction.atomic
@@ -68,6 +102,7 @@ def auction_create(
     item_id: UUID | None = None,
     item_name: str | None = None,
     item_description: str = "",
+    category: Category | None = None,
     reserve_price: object = None,
     min_increment: object = None,
     increments: object = None,
@@ -76,8 +111,10 @@ def auction_create(
     end_time: datetime | None = None,
     duration_seconds: int | None = None,
     extension_seconds: int | None = None,
+    photos: Sequence[Upload] = (),
 ) -> Auction:
-    """Put an item up for auction: an existing item of the creator's, or a new one.
+    """Put an item up for auction: an existing item of the creator's, or a new one, with
+    `photos` added to it first (all or, on any bad file, nothing at all).
 
     Without a start_time, or with one not in the future, the auction is active at once.
     The increment is fixed (`min_increment`, default 0.01) or a table (`increments`: the
@@ -110,8 +147,12 @@ def auction_create(
     end = _end_time(start=start, end_time=end_time, duration_seconds=duration_seconds, now=now)
     max_end = end + timedelta(seconds=settings.AUCTION_MAX_EXTENSION_SECONDS) if extension else end
 
-    item = _item_for_auction(creator, item_id, item_name, item_description)
+    prepared = [photo_prepare(upload.file, size=upload.size) for upload in photos]
+    stored: list[str] = []
     try:
+        item = _item_for_auction(creator, item_id, item_name, item_description, category)
+        if prepared:
+            _photos_store(Item.objects.select_for_update().get(id=item.id), prepared, stored)
         with transaction.atomic():
             auction = Auction.objects.create(
                 item=item,
@@ -129,10 +170,14 @@ def auction_create(
                 extension_seconds=extension,
             )
     except IntegrityError as exc:
+        _files_delete(stored)
         if "auction_one_open_per_item" in str(exc):
             raise DomainError(
                 Code.ITEM_UNAVAILABLE, "This item already has a pending or active auction."
             ) from exc
+        raise
+    except BaseException:
+        _files_delete(stored)
         raise
     schedule_auction(auction)
     return auction
@@ -184,18 +229,27 @@ def _end_time(
 
 
 def _item_for_auction(
-    creator: User, item_id: UUID | None, item_name: str | None, item_description: str
+    creator: User,
+    item_id: UUID | None,
+    item_name: str | None,
+    item_description: str,
+    category: Category | None,
 ) -> Item:
     if (item_id is None) == (item_name is None):
         raise ValidationFailed("Give either item_id or a new item's name.", "item")
     if item_id is None:
-        return item_create(owner=creator, name=item_name or "", description=item_description)
+        return item_create(
+            owner=creator, name=item_name or "", description=item_description, category=category
+        )
     try:
         item = Item.objects.get(id=item_id)
     except Item.DoesNotExist as exc:
         raise NotFound("item") from exc
     if item.owner_id != creator.id:
         raise PermissionDenied("Only the item's owner can auction it.")
+    if category is not None and item.category_id != category.id:
+        item.category = category
+        item.save(update_fields=["category"])
     return item
 
 
@@ -301,3 +355,284 @@ def auction_cancel(*, auction_id: UUID, actor: User, reason: str = "") -> Auctio
     )
     schedule_remove(auction.id)
     return auction
+
+
+# --- editing a pending auction (spec §9) --------------------------------------------------
+
+# What an edit may change: the terms, the times and the item's text.
+EDITABLE = frozenset(
+    {
+        "item_name",
+        "item_description",
+        "category",
+        "starting_price",
+        "reserve_price",
+        "min_increment",
+        "increments",
+        "buy_now_price",
+        "start_time",
+        "end_time",
+        "extension_seconds",
+    }
+)
+
+
+@transaction.atomic
+def auction_update(
+    *, auction_id: UUID, actor: User, version: int, changes: dict[str, object]
+) -> Auction:
+    """Change a pending auction's terms, times or item text, if it is still as it was at
+    `version` (the version the editor was shown). By its creator or staff.
+
+    Refused with `version_conflict` when anything changed the auction meanwhile (a start,
+    another editor) and with `not_editable` once it is not pending: nothing is written.
+    An accepted edit bumps the version and emits `auction_updated` with the snapshot
+    fields that changed.
+    """
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise ValidationFailed(f"These cannot be edited: {', '.join(sorted(unknown))}.")
+    auction = _auction_for_update(auction_id)
+    _check_editable(auction, actor, version)
+    before = _snapshot_terms(auction)
+    now = db_now()
+    item = Item.objects.select_for_update().get(id=auction.item_id)
+    if {"item_name", "item_description"} & set(changes):
+        item.name, item.description = _item_text(
+            changes.get("item_name", item.name), changes.get("item_description", item.description)
+        )
+    if "category" in changes:
+        category = changes["category"]
+        item.category = None if category is None else category_get(slug=category)
+    item.save(update_fields=["name", "description", "category"])
+    auction.item = item
+    _apply_terms(auction, changes, now)
+    after = _snapshot_terms(auction)
+    changed = {key: value for key, value in after.items() if before.get(key) != value}
+    event_record(auction=auction, type="auction_updated", at=now, data=changed)
+    auction.save()
+    schedule_auction(auction)
+    return auction
+
+
+def _check_editable(auction: Auction, actor: User, version: int) -> None:
+    if auction.creator_id != actor.id and not actor.is_staff:
+        raise PermissionDenied("Only the auction's seller or staff can edit it.")
+    if auction.status != AuctionStatus.PENDING:
+        raise DomainError(
+            Code.NOT_EDITABLE, "Only a pending auction can be edited; this one has started."
+        )
+    if auction.version != version:
+        raise DomainError(
+            Code.VERSION_CONFLICT,
+            "The auction changed since you opened it (someone else edited it, or it started). "
+            "Nothing was saved: reload it and make your changes again.",
+            {"version": auction.version},
+        )
+
+
+def _apply_terms(auction: Auction, changes: dict[str, object], now: datetime) -> None:
+    """Check the edited terms together, as auction_create checks new ones."""
+    if "starting_price" in changes:
+        auction.starting_price = _money_field(changes["starting_price"], "starting_price")
+        auction.current_price = auction.starting_price
+    if "reserve_price" in changes:
+        value = changes["reserve_price"]
+        auction.reserve_price = None if value is None else _money_field(value, "reserve_price")
+    if "buy_now_price" in changes:
+        value = changes["buy_now_price"]
+        auction.buy_now_price = None if value is None else _money_field(value, "buy_now_price")
+    if "min_increment" in changes and changes["min_increment"] is not None:
+        auction.min_increment = _money_field(changes["min_increment"], "min_increment")
+        auction.increments = None
+    if "increments" in changes:
+        value = changes["increments"]
+        auction.increments = (
+            None if value is None else increments_table_parse(value, increment_tables())
+        )
+    if "extension_seconds" in changes:
+        auction.extension_seconds = _extension_field(changes["extension_seconds"])
+    if "start_time" in changes:
+        start = changes["start_time"]
+        if not isinstance(start, datetime) or start.tzinfo is None or start <= now:
+            raise ValidationFailed(
+                "A pending auction's start_time must be a time in the future.", "start_time"
+            )
+        auction.start_time = start
+    if "end_time" in changes:
+        end = changes["end_time"]
+        if not isinstance(end, datetime) or end.tzinfo is None:
+            raise ValidationFailed("end_time needs a time zone (a trailing Z).", "end_time")
+        auction.end_time = end
+    _check_terms(auction)
+
+
+def _check_terms(auction: Auction) -> None:
+    if auction.reserve_price is not None and auction.reserve_price < auction.starting_price:
+        raise ValidationFailed(
+            "The reserve price cannot be below the starting price.", "reserve_price"
+        )
+    buy_now = auction.buy_now_price
+    if buy_now is not None and (
+        buy_now < auction.starting_price
+        or (auction.reserve_price is not None and buy_now < auction.reserve_price)
+    ):
+        raise ValidationFailed(
+            "The buy-it-now price must be at least the starting price and the reserve.",
+            "buy_now_price",
+        )
+    if auction.end_time <= auction.start_time:
+        raise ValidationFailed("end_time must be after start_time.", "end_time")
+    if auction.end_time - auction.start_time > MAX_DURATION:
+        raise ValidationFailed("An auction can last at most 365 days.", "end_time")
+    cap = timedelta(seconds=settings.AUCTION_MAX_EXTENSION_SECONDS)
+    auction.max_end_time = auction.end_time + cap if auction.extension_seconds else auction.end_time
+
+
+def _snapshot_terms(auction: Auction) -> dict[str, Any]:
+    """The snapshot fields an edit can change, as the snapshot shows them."""
+    from auctions.selectors import auction_snapshot
+
+    shown = auction_snapshot(auction)
+    return {key: value for key, value in shown.items() if key not in ("seq", "highest_bidder")}
+
+
+# --- photos (spec §9) ---------------------------------------------------------------------
+
+
+def item_images_add(
+    *, item_id: UUID, actor: User, uploads: Sequence[Upload], version: int | None = None
+) -> list[ItemImage]:
+    """Add photos to an item: all of them, or (on any bad file) none.
+
+    By the item's owner or staff, while the item is in no auction or a pending one (an
+    item on sale is read-only); a pending auction's version is checked like an edit's
+    when given, bumped, and its subscribers get `auction_updated` with the new `item`.
+    """
+    if not uploads:
+        raise ValidationFailed("Choose at least one photo.", "images")
+    prepared = [photo_prepare(upload.file, size=upload.size) for upload in uploads]
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            item, auction = _item_for_change(item_id, actor, version)
+            images = _photos_store(item, prepared, stored)
+            _item_photos_changed(auction)
+    except BaseException:
+        _files_delete(stored)  # nothing stays behind of an upload that was refused
+        raise
+    return images
+
+
+def _photos_store(
+    item: Item, prepared: Sequence[PreparedPhoto], stored: list[str]
+) -> list[ItemImage]:
+    """Store the photos' files (their names go into `stored` as they are written, so the
+    caller can delete them if the transaction fails) and their rows; the item is locked."""
+    count = item.images.count()
+    if count + len(prepared) > MAX_IMAGES_PER_ITEM:
+        raise ValidationFailed(
+            f"An item can have at most {MAX_IMAGES_PER_ITEM} photos; it has {count}.", "images"
+        )
+    last = item.images.aggregate(last=Max("position"))["last"] or 0
+    images = []
+    for position, photo in enumerate(prepared, start=last + 1):
+        image_id = uuid.uuid4()
+        base = f"items/{item.id}/{image_id}"
+        display = default_storage.save(f"{base}.{photo.extension}", ContentFile(photo.display))
+        stored.append(display)
+        thumbnail = default_storage.save(
+            f"{base}-thumb.{photo.extension}", ContentFile(photo.thumbnail)
+        )
+        stored.append(thumbnail)
+        images.append(
+            ItemImage.objects.create(
+                id=image_id,
+                item=item,
+                position=position,
+                image=display,
+                thumbnail=thumbnail,
+                width=photo.width,
+                height=photo.height,
+            )
+        )
+    return images
+
+
+@transaction.atomic
+def item_image_remove(
+    *, item_id: UUID, image_id: UUID, actor: User, version: int | None = None
+) -> None:
+    """Remove one photo (same rules as adding); its files are deleted after commit."""
+    item, auction = _item_for_change(item_id, actor, version)
+    image = item.images.filter(id=image_id).first()
+    if image is None:
+        raise NotFound("photo")
+    names = [image.image.name, image.thumbnail.name]
+    image.delete()
+    _item_photos_changed(auction)
+    transaction.on_commit(lambda: _files_delete(names))
+
+
+def _files_delete(names: Sequence[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
+
+
+def _item_for_change(
+    item_id: UUID, actor: User, version: int | None
+) -> tuple[Item, Auction | None]:
+    """The item (and its pending auction, if any) locked for a change of its photos."""
+    pending = Auction.objects.filter(item_id=item_id, status__in=OPEN_STATUSES).values_list(
+        "id", flat=True
+    )
+    auction_id = pending.first()
+    auction = _auction_for_update(auction_id) if auction_id else None
+    try:
+        item = Item.objects.select_for_update().get(id=item_id)
+    except Item.DoesNotExist as exc:
+        raise NotFound("item") from exc
+    if item.owner_id != actor.id and not actor.is_staff:
+        raise PermissionDenied("Only the item's owner can change its photos.")
+    if auction is not None:
+        if auction.status != AuctionStatus.PENDING:
+            raise DomainError(
+                Code.NOT_EDITABLE, "The item is on sale: its photos can no longer change."
+            )
+        if version is not None and auction.version != version:
+            raise DomainError(
+                Code.VERSION_CONFLICT,
+                "The auction changed since you opened it; nothing was saved.",
+                {"version": auction.version},
+            )
+    return item, auction
+
+
+def _item_photos_changed(auction: Auction | None) -> None:
+    if auction is None:
+        return
+    from auctions.selectors import auction_snapshot
+
+    item = auction_snapshot(Auction.objects.select_related("item").get(id=auction.id))["item"]
+    event_record(auction=auction, type="auction_updated", at=db_now(), data={"item": item})
+    auction.save(update_fields=["last_seq", "version", "updated_at"])
+
+
+@transaction.atomic
+def auction_edit_apply(
+    *,
+    auction_id: UUID,
+    actor: User,
+    version: int,
+    changes: dict[str, object],
+    photos_added: Sequence[Upload] = (),
+    photos_removed: Sequence[UUID] = (),
+) -> Auction:
+    """An edit form's whole submission (the pages, the admin): the terms and the photos,
+    all or nothing, checked against the `version` the form was drawn with."""
+    auction = auction_update(auction_id=auction_id, actor=actor, version=version, changes=changes)
+    for image_id in photos_removed:
+        item_image_remove(item_id=auction.item_id, image_id=image_id, actor=actor)
+    if photos_added:
+        item_images_add(item_id=auction.item_id, actor=actor, uploads=photos_added)
+    return Auction.objects.get(id=auction.id)

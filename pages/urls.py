@@ -18,6 +18,7 @@ auction_patterns = [
     path("auctions/new/", auctions.auction_new, name="new"),
     path("auctions/mine/", auctions.my_auctions, name="mine"),
     path("auctions/<uuid:auction_id>/", auctions.auction_detail, name="detail"),
+    path("auctions/<uuid:auction_id>/edit/", auctions.auction_edit, name="edit"),
     path("auctions/<uuid:auction_id>/bid/", bids.bid_create, name="bid"),
     path("auctions/<uuid:auction_id>/buy/", bids.buy_now_create, name="buy"),
     path("bids/mine/", bids.my_bids, name="my_bids"),

@@ -1,23 +1,29 @@
-"""Staff admin for items, auctions and their events.
+"""Staff admin for categories, items, auctions and their events.
 
-Auctions change only through auctions.services: the change form is a read-only view,
-and "Close now" / "Cancel" are the actions that write. Auctions are created on the site
-or through the API (`auction_create`), not here, so the rules live in one place.
+Auctions change only through auctions.services, like everywhere else: "Add auction"
+creates one for any seller (`auction_create`), a pending auction's page is an edit form
+checked against the version it was drawn with (`auction_edit_apply`), and "Close now" /
+"Cancel" are the actions that write. Started auctions, their items and bids are read-only.
 """
 
 import json
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.utils.html import format_html
 
+from accounts.models import User
 from accounts.requests import SignedInRequest
-from auctions.errors import DomainError
-from auctions.models import Auction, AuctionEvent, Item
-from auctions.services import auction_cancel, auction_close
+from auctions.errors import Code, DomainError
+from auctions.models import Auction, AuctionEvent, AuctionStatus, Category, Item, ItemImage
+from auctions.services import auction_cancel, auction_close, auction_create, auction_edit_apply
 from bidding.models import Bid
+from pages.forms import AuctionEditForm, StaffAuctionCreateForm
 from staff.common import ReadOnlyAdminMixin, UuidSearchMixin, changelist_link
 
 
@@ -32,14 +38,35 @@ class AuctionInline(ReadOnlyAdminMixin, admin.TabularInline[Auction, Item]):
     show_change_link = True
 
 
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin[Category]):
+    list_display = ("name", "slug")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+class PhotoInline(ReadOnlyAdminMixin, admin.TabularInline[ItemImage, Item]):
+    """An item's photos (they change through the pending auction's edit, or the API)."""
+
+    model = ItemImage
+    fields = ("preview", "position", "width", "height", "created_at")
+    readonly_fields = fields
+    extra = 0
+
+    @admin.display(description="Photo")
+    def preview(self, photo: ItemImage) -> str:
+        return format_html('<img src="{}" alt="" height="60">', photo.thumbnail.url)
+
+
 @admin.register(Item)
 class ItemAdmin(UuidSearchMixin, admin.ModelAdmin[Item]):
-    list_display = ("name", "owner", "created_at")
-    list_select_related = ("owner",)
+    list_display = ("name", "owner", "category", "created_at")
+    list_select_related = ("owner", "category")
+    list_filter = ("category",)
     search_fields = ("name", "owner__username")
     autocomplete_fields = ("owner",)
     ordering = ("-created_at",)
-    inlines = (AuctionInline,)
+    inlines = (PhotoInline, AuctionInline)
 
     def get_inlines(self, request: HttpRequest, obj: Item | None) -> tuple[Any, ...]:
         return self.inlines if obj else ()
@@ -47,6 +74,13 @@ class ItemAdmin(UuidSearchMixin, admin.ModelAdmin[Item]):
     def get_readonly_fields(self, request: HttpRequest, obj: Item | None = None) -> tuple[str, ...]:
         # An item's owner is who may auction it: moving it would rewrite whose sale it was.
         return ("id", "owner", "created_at") if obj else ()
+
+    def has_change_permission(self, request: HttpRequest, obj: Item | None = None) -> bool:
+        # What bidders saw must not change under them: an item that is or was on sale
+        # changes only through its pending auction's edit, which tells subscribers.
+        if obj is not None and obj.auctions.exclude(status=AuctionStatus.CANCELLED).exists():
+            return False
+        return super().has_change_permission(request, obj)
 
 
 class BidInline(ReadOnlyAdminMixin, admin.TabularInline[Bid, Auction]):
@@ -122,10 +156,83 @@ class AuctionAdmin(UuidSearchMixin, admin.ModelAdmin[Auction]):
         return super().get_queryset(request).select_related("item", "creator")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
+        return request.user.has_perm("auctions.add_auction")
 
     def has_change_permission(self, request: HttpRequest, obj: Auction | None = None) -> bool:
+        # Django's own change form would write the row directly: never. Pending auctions
+        # are edited through the service by `change_view` below.
         return False
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Create an auction for any seller, through auction_create like the site does."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = StaffAuctionCreateForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                auction = auction_create(
+                    creator=form.cleaned_data["seller"], **form.service_arguments()
+                )
+            except DomainError as error:
+                form.add_service_error(error)
+            else:
+                messages.success(request, f"{_label(auction)}: created.")
+                return redirect("admin:auctions_auction_change", auction.id)
+        return self._form_page(request, form, "Add an auction", None)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """A pending auction is an edit form (checked against the version it was drawn
+        with); any other is a read-only view."""
+        auction_id = _uuid(object_id)
+        auction = None
+        if auction_id is not None:
+            auction = Auction.objects.select_related("item").filter(id=auction_id).first()
+        can_edit = request.user.has_perm("auctions.change_auction")
+        if auction is None or auction.status != AuctionStatus.PENDING or not can_edit:
+            return super().change_view(request, object_id, form_url, extra_context)
+        form = AuctionEditForm(request.POST or None, request.FILES or None, auction=auction)
+        if request.method == "POST" and form.is_valid():
+            try:
+                auction_edit_apply(
+                    auction_id=auction.id,
+                    actor=cast(User, request.user),
+                    version=form.cleaned_data["version"],
+                    changes=form.changes(),
+                    photos_added=form.uploads(),
+                    photos_removed=form.photos_removed(),
+                )
+            except DomainError as error:
+                if error.code != Code.VERSION_CONFLICT:
+                    form.add_service_error(error)
+                else:  # nothing was saved: start again from the auction as it is now
+                    messages.error(request, error.message)
+                    auction = Auction.objects.select_related("item").get(id=auction.id)
+                    form = AuctionEditForm(auction=auction)
+            else:
+                messages.success(request, f"{_label(auction)}: saved.")
+                return redirect("admin:auctions_auction_change", auction.id)
+        return self._form_page(request, form, f"Edit {_label(auction)}", auction)
+
+    def _form_page(
+        self, request: HttpRequest, form: Any, title: str, auction: Auction | None
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "auction": auction,
+            "opts": self.model._meta,
+            "has_view_permission": True,
+        }
+        return render(request, "admin/auctions/auction/service_form.html", context)
 
     def has_delete_permission(self, request: HttpRequest, obj: Auction | None = None) -> bool:
         # Its events are the record subscribers replay; its bids are financial records.
@@ -175,6 +282,13 @@ class AuctionAdmin(UuidSearchMixin, admin.ModelAdmin[Auction]):
 
 def _label(auction: Auction) -> str:
     return f"“{auction.item.name}” ({auction.id})"
+
+
+def _uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:
+        return None
 
 
 @admin.register(AuctionEvent)

@@ -1,9 +1,21 @@
 """Shared fixtures. The test command starts a real PostgreSQL and Redis for them."""
 
+import os
+
 import pytest
 from django.db import connection
+from django.test import override_settings
 
 from tests.factories import AuctionFactory, UserFactory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _media_root(tmp_path_factory):
+    """Uploaded photos go to a folder of this run's own, for the servers it starts too."""
+    media = tmp_path_factory.mktemp("media")
+    os.environ["MEDIA_ROOT"] = str(media)
+    with override_settings(MEDIA_ROOT=media):
+        yield media
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,6 +9,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# tests/conftest.py gives each run a media folder of its own.
 CELERY_TASK_ALWAYS_EAGER = False
 # Tests never collect static files; whitenoise would warn about the missing folder.
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]  # noqa: F405

@@ -126,7 +126,12 @@
     for (var i = 0; i < cells.length; i++) {
       var td = document.createElement("td");
       if (i === 0) td.className = "amount";
-      td.textContent = cells[i];
+      if (i === 2) {
+        var time = document.createElement("time");
+        time.setAttribute("datetime", new Date(timestampSeconds * 1000).toISOString());
+        time.textContent = cells[i];
+        td.appendChild(time);
+      } else td.textContent = cells[i];
       if (i === 1 && auto) {
         var tag = document.createElement("span");
         tag.className = "auto";
@@ -138,6 +143,7 @@
       row.appendChild(td);
     }
     body.insertBefore(row, body.firstChild);
+    if (window.localizeTimes) window.localizeTimes(row);
     $("no-bids").hidden = true;
   }
 
@@ -145,6 +151,7 @@
     state.endTime = Date.parse(iso);
     setText("end-time", formatTime(state.endTime) + " UTC");
     $("end-time").setAttribute("datetime", iso);
+    if (window.localizeTimes) window.localizeTimes($("end-time").parentNode);
   }
 
   function showWinner(winner, finalPrice, reserveMet) {

@@ -80,10 +80,15 @@ class TestPagesRender:
         assert admin_client.get(url(model, "add")).status_code == 200
 
     @pytest.mark.parametrize(
-        "model", [ApiToken, Auction, AuctionEvent, Bid, BidRequest], ids=lambda m: m.__name__
+        "model", [ApiToken, AuctionEvent, Bid, BidRequest], ids=lambda m: m.__name__
     )
     def test_no_add_page_where_a_service_creates_the_records(self, admin_client, model):
         assert admin_client.get(url(model, "add")).status_code == 403
+
+    def test_the_auction_add_page_is_the_services_form(self, admin_client):
+        response = admin_client.get(url(Auction, "add"))
+        assert response.status_code == 200
+        assert 'name="seller"' in response.content.decode()
 
     @pytest.mark.parametrize("model", ALL_MODELS, ids=lambda m: m.__name__)
     def test_search_by_text_and_by_uuid(self, admin_client, records, model):
@@ -154,13 +159,22 @@ class TestItems:
         assert admin_client.post(url(Item, "add"), data).status_code == 302
         assert Item.objects.get(name="Teapot").owner == alice
 
-    def test_an_items_owner_cannot_be_changed(self, admin_client, records, bob):
-        item = records.item
+    def test_an_items_owner_cannot_be_changed(self, admin_client, alice, bob):
+        item = Item.objects.create(owner=alice, name="Never on sale")
         data = {"name": "Renamed", "description": "", "owner": str(bob.id)}
-        response = admin_client.post(url(Item, "change", item.pk), _with_inline(data, "auctions"))
+        post = _with_inline(_with_inline(data, "images", 0), "auctions", 0)
+        response = admin_client.post(url(Item, "change", item.pk), post)
         assert response.status_code == 302
         item.refresh_from_db()
-        assert (item.name, item.owner) == ("Renamed", records.creator)
+        assert (item.name, item.owner) == ("Renamed", alice)
+
+    def test_an_item_that_is_or_was_on_sale_is_read_only(self, admin_client, records, bob):
+        item = records.item
+        data = {"name": "Renamed", "description": "", "owner": str(bob.id)}
+        post = _with_inline(_with_inline(data, "images", 0), "auctions")
+        admin_client.post(url(Item, "change", item.pk), post)
+        item.refresh_from_db()
+        assert item.name != "Renamed"
 
 
 def _with_inline(data: dict, prefix: str, count: int = 1) -> dict:

@@ -7,12 +7,15 @@ pytestmark = pytest.mark.django_db
 
 ENDPOINTS = {
     "/api/auctions/": {"get", "post"},
-    "/api/auctions/{auction_id}/": {"get"},
+    "/api/auctions/{auction_id}/": {"get", "patch"},
     "/api/auctions/{auction_id}/bids/": {"get", "post"},
     "/api/auctions/{auction_id}/events/": {"get"},
     "/api/auctions/{auction_id}/cancel/": {"post"},
     "/api/auctions/{auction_id}/buy/": {"post"},
     "/api/auctions/{auction_id}/my-bid/": {"get"},
+    "/api/items/": {"post"},
+    "/api/items/{item_id}/images/": {"post"},
+    "/api/categories/": {"get"},
 }
 
 
@@ -58,6 +61,10 @@ def test_operations_have_readable_ids(schema):
         "cancel_auction",
         "buy_auction",
         "my_bid",
+        "edit_auction",
+        "create_item",
+        "add_item_images",
+        "list_categories",
     }
 
 
@@ -77,7 +84,12 @@ def test_errors_are_documented_with_the_error_shape(schema):
 def test_list_parameters_are_documented(schema):
     params = schema["paths"]["/api/auctions/"]["get"]["parameters"]
     by_name = {p["name"]: p for p in params}
-    assert set(by_name) == {"status", "limit", "offset"}
+    assert set(by_name) == {
+        "status", "q", "category", "min_price", "max_price", "ordering", "limit", "offset"
+    }  # fmt: skip
+    assert set(by_name["ordering"]["schema"]["anyOf"][0]["enum"]) == {
+        "relevance", "ending", "newest", "price", "-price"
+    }  # fmt: skip
     assert by_name["limit"]["schema"]["maximum"] == 500
     events = schema["paths"]["/api/auctions/{auction_id}/events/"]["get"]["parameters"]
     assert "since_seq" in {p["name"] for p in events}

@@ -132,6 +132,8 @@ class TestSubscribe:
                 "id": str(auction.item.id),
                 "name": auction.item.name,
                 "description": auction.item.description,
+                "category": None,
+                "images": [],
             },
             "status": "active",
             "starting_price": "10.00",

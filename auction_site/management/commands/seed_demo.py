@@ -1,5 +1,6 @@
 """`manage.py seed_demo`: demo users, items, live auctions and bids; safe to run again."""
 
+import io
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -7,13 +8,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from PIL import Image, ImageColor, ImageDraw, ImageFont
 
 from accounts.models import User
 from accounts.services import user_create
 from auctions.errors import DomainError
-from auctions.models import OPEN_STATUSES, Auction, Item
+from auctions.models import OPEN_STATUSES, Auction, Category, Item
 from auctions.selectors import db_now
-from auctions.services import auction_create, item_create
+from auctions.services import Upload, auction_create, item_create
 from bidding.services import bid_place
 
 # Published demo logins: the command prints them.
@@ -35,12 +37,17 @@ class DemoAuction:
     lasts: int = 30
     # (bidder, amount, or "up to X" for a maximum bid)
     bids: tuple[tuple[str, str], ...] = ()
+    category: str = "collectibles"
+    # The demo's own pictures: drawn here (no downloads), in these colours.
+    colours: tuple[str, str] = ("#3b6fd8", "#9fc2ff")
 
 
 DEMO_AUCTIONS = (
     DemoAuction(
         seller="alice",
         name="Vintage 35mm film camera",
+        category="cameras",
+        colours=("#5a4632", "#d8b98a"),
         description="A 1970s rangefinder, serviced last year. Comes with its leather case.",
         starting_price="40.00",
         terms={"min_increment": "2.00"},
@@ -50,6 +57,8 @@ DEMO_AUCTIONS = (
     DemoAuction(
         seller="bob",
         name="Mechanical keyboard",
+        category="electronics",
+        colours=("#2d3142", "#9aa5c4"),
         description="Tenkeyless, tactile switches, PBT keycaps. Soft close: late bids extend it.",
         starting_price="25.00",
         terms={"extension_seconds": 30},
@@ -59,6 +68,8 @@ DEMO_AUCTIONS = (
     DemoAuction(
         seller="carol",
         name="Oak writing desk",
+        category="furniture",
+        colours=("#7a4b21", "#e0b07a"),
         description="Solid oak, three drawers, 120 x 60 cm. Sold only above its reserve.",
         starting_price="120.00",
         terms={"reserve_price": "300.00", "min_increment": "5.00"},
@@ -68,6 +79,8 @@ DEMO_AUCTIONS = (
     DemoAuction(
         seller="alice",
         name="Signed first edition",
+        category="books",
+        colours=("#5b2a3c", "#e3a6b8"),
         description="A signed first printing of a well-loved novel, dust jacket intact. "
         "Buy it now, or bid: the offer to buy ends with the first bid.",
         starting_price="60.00",
@@ -77,6 +90,8 @@ DEMO_AUCTIONS = (
     DemoAuction(
         seller="alice",
         name="Pocket watch",
+        category="collectibles",
+        colours=("#555b66", "#d9dde3"),
         description="Silver, hand-wound, 1920s. The standard increment table applies; bob "
         "left a maximum bid, so carol's bid was answered by the site on his behalf.",
         starting_price="20.00",
@@ -87,6 +102,8 @@ DEMO_AUCTIONS = (
     DemoAuction(
         seller="carol",
         name="Espresso machine",
+        category="home-kitchen",
+        colours=("#3d2b1f", "#c59a6d"),
         description="Dual boiler, lightly used, descaled monthly.",
         starting_price="80.00",
         terms={"min_increment": "1.00"},
@@ -96,6 +113,8 @@ DEMO_AUCTIONS = (
     DemoAuction(
         seller="bob",
         name="Road bike",
+        category="sports",
+        colours=("#1f5f3f", "#8fd6ae"),
         description="Aluminium frame, 56 cm, 2x11 gears. The auction opens in two minutes.",
         starting_price="200.00",
         terms={"min_increment": "10.00"},
@@ -103,6 +122,45 @@ DEMO_AUCTIONS = (
         lasts=30,
     ),
 )
+
+
+CATEGORIES = {
+    "books": "Books",
+    "cameras": "Cameras",
+    "collectibles": "Collectibles",
+    "electronics": "Electronics",
+    "furniture": "Furniture",
+    "home-kitchen": "Home & kitchen",
+    "sports": "Sports",
+}
+
+
+def demo_picture(spec: DemoAuction, variant: int) -> Upload:
+    """A picture of the item, drawn here: a gradient, a shape and the item's initials."""
+    width, height = 1200, 900
+    top, bottom = (ImageColor.getrgb(colour) for colour in spec.colours)
+    image = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(image)
+    for y in range(height):
+        mix = y / height
+        draw.line(
+            [(0, y), (width, y)],
+            fill=tuple(round(a + (b - a) * mix) for a, b in zip(top, bottom, strict=True)),
+        )
+    inset = 160 + 60 * variant
+    if variant % 2:
+        draw.ellipse([inset, inset, width - inset, height - inset], outline="white", width=14)
+    else:
+        draw.rounded_rectangle(
+            [inset, inset, width - inset, height - inset], radius=60, outline="white", width=14
+        )
+    initials = "".join(word[0] for word in spec.name.split()[:3]).upper()
+    font = ImageFont.load_default(size=220)
+    draw.text((width / 2, height / 2), initials, fill="white", font=font, anchor="mm")
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=85)
+    out.seek(0)
+    return Upload(file=out, size=out.getbuffer().nbytes)
 
 
 class Command(BaseCommand):
@@ -144,14 +202,22 @@ class Command(BaseCommand):
     def _auctions(self) -> tuple[int, int]:
         """Open an auction for each demo item that has no pending or active one."""
         users = {user.username: user for user in User.objects.filter(username__in=DEMO_USERNAMES)}
+        categories = {
+            slug: Category.objects.get_or_create(slug=slug, defaults={"name": name})[0]
+            for slug, name in CATEGORIES.items()
+        }
         created = bids = 0
         for spec in DEMO_AUCTIONS:
             seller = users[spec.seller]
             item = Item.objects.filter(owner=seller, name=spec.name).first()
+            category = categories[spec.category]
             if item is None:
-                item = item_create(owner=seller, name=spec.name, description=spec.description)
+                item = item_create(
+                    owner=seller, name=spec.name, description=spec.description, category=category
+                )
             elif item.auctions.filter(status__in=OPEN_STATUSES).exists():
                 continue
+            photos = [] if item.images.exists() else [demo_picture(spec, n) for n in range(2)]
             start = db_now() + timedelta(minutes=spec.starts_in) if spec.starts_in else None
             auction = auction_create(
                 creator=seller,
@@ -159,6 +225,7 @@ class Command(BaseCommand):
                 starting_price=spec.starting_price,
                 start_time=start,
                 duration_seconds=spec.lasts * 60,
+                photos=photos,
                 **spec.terms,
             )
             created += 1
