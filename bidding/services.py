@@ -227,12 +227,14 @@ _STORED_SQL = """
 SELECT bidder_id, request_id, outcome, reply
 FROM bidding_bidrequest
 WHERE (bidder_id, request_id) IN (
-    SELECT * FROM unnest(%(bidders)s::uuid[], %(request_ids)s::text[])
+    SELECT * FROM unnest(%(bidders)b::uuid[], %(request_ids)b::text[])
 )
 """
 
 # Everything a batch changes, in one statement. The auction row is updated only if it
 # still has the version read under the lock; the bids and events go in only with it.
+# The arrays go binary (`%(…)b`): dumping them as text escapes every element, which was
+# most of a batch's CPU.
 _WRITE_SQL = """
 WITH moved AS (
     UPDATE auctions_auction
@@ -251,16 +253,16 @@ written AS (
 new_bids AS (
     INSERT INTO bidding_bid (id, auction_id, bidder_id, amount, auto, request_id, seq, created_at)
     SELECT b.id, %(auction_id)s, b.bidder_id, b.amount, b.auto, b.request_id, b.seq, %(now)s
-    FROM unnest(%(bid_ids)s::uuid[], %(bid_bidders)s::uuid[], %(bid_amounts)s::numeric[],
-                %(bid_autos)s::boolean[], %(bid_request_ids)s::text[], %(bid_seqs)s::bigint[])
+    FROM unnest(%(bid_ids)b::uuid[], %(bid_bidders)b::uuid[], %(bid_amounts)b::numeric[],
+                %(bid_autos)b::boolean[], %(bid_request_ids)b::text[], %(bid_seqs)b::bigint[])
          AS b(id, bidder_id, amount, auto, request_id, seq)
     WHERE (SELECT ok FROM written)
 ),
 new_events AS (
     INSERT INTO auctions_auctionevent (id, auction_id, seq, type, payload, created_at)
     SELECT e.id, %(auction_id)s, e.seq, e.type, e.payload, %(now)s
-    FROM unnest(%(event_ids)s::uuid[], %(event_seqs)s::bigint[], %(event_types)s::text[],
-                %(event_payloads)s::jsonb[])
+    FROM unnest(%(event_ids)b::uuid[], %(event_seqs)b::bigint[], %(event_types)b::text[],
+                %(event_payloads)b::jsonb[])
          AS e(id, seq, type, payload)
     WHERE (SELECT ok FROM written)
 ),
@@ -269,8 +271,8 @@ new_outcomes AS (
                                     created_at)
     SELECT gen_random_uuid(), r.bidder_id, r.request_id, %(auction_id)s, r.outcome, r.reply,
            %(now)s
-    FROM unnest(%(outcome_bidders)s::uuid[], %(outcome_request_ids)s::text[],
-                %(outcome_codes)s::text[], %(outcome_replies)s::jsonb[])
+    FROM unnest(%(outcome_bidders)b::uuid[], %(outcome_request_ids)b::text[],
+                %(outcome_codes)b::text[], %(outcome_replies)b::jsonb[])
          AS r(bidder_id, request_id, outcome, reply)
     WHERE (SELECT ok FROM written)
 )
