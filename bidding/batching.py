@@ -69,6 +69,13 @@ class OfferBatcher(Generic[Request, Result]):
             self._executor.submit(self._drain, auction_id)
         return future
 
+    def wait_for_after(self) -> None:
+        """Return once the `after` work of every batch already decided has run.
+
+        Its one thread takes work in order, so an empty task queued now runs last.
+        """
+        self._after.submit(lambda: None).result()
+
     def _drain(self, auction_id: UUID) -> None:
         while True:
             with self._lock:

@@ -22,7 +22,7 @@ from accounts.models import User
 from auctions.errors import Code, DomainError
 from bidding.services import bid_place_async
 from realtime.flow import SendWindow
-from realtime.internals import get_handler_name
+from realtime.internals import DirectTextSender, get_handler_name
 from realtime.ordering import EventOrder
 from realtime.protocol import (
     AuctionMessage,
@@ -72,6 +72,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         # Live events that arrived while a client message was being handled wait here.
         self.handling_client = False
         self.deferred_events: list[dict[str, Any]] = []
+        # Under daphne, messages are written as frames straight to the connection.
+        self.direct: DirectTextSender | None = None
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -94,6 +96,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.window.attach(self.base_send)
+        self.direct = DirectTextSender.behind(self.base_send)
         if hasattr(self.channel_layer, "take_live"):
             self.channel_layer.take_live(self.channel_name, self.take_live_event)
 
@@ -324,7 +327,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_SLOW)
             return
         try:
-            await self.send(text_data=text)
+            if self.direct is None or not self.direct.write(text):
+                await self.send(text_data=text)
         except Exception:
             # The client is gone but daphne has not told us yet: end like a disconnect.
             raise StopConsumer() from None

@@ -25,7 +25,7 @@ from accounts.services import api_token_create
 from auction_site.asgi import application
 from auctions.models import Auction, AuctionEvent
 from bidding.models import Bid
-from bidding.services import BidAccepted, bid_place
+from bidding.services import BidAccepted, batcher, bid_place
 from infra.redis import redis_client
 from tests.factories import AuctionFactory, UserFactory
 
@@ -129,7 +129,10 @@ def seqs(events: list[dict[str, Any]]) -> list[int]:
 
 
 def _bid(auction: Auction, user: User, amount: Any, request_id: str | None = None) -> BidAccepted:
-    return bid_place(auction_id=auction.id, bidder=user, amount=amount, request_id=request_id)
+    accepted = bid_place(auction_id=auction.id, bidder=user, amount=amount, request_id=request_id)
+    # Its events are published on the batcher's own thread: the bid is done once they are.
+    batcher.wait_for_after()
+    return accepted
 
 
 place_bid = database_sync_to_async(_bid)

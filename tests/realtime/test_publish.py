@@ -15,7 +15,7 @@ from django.db.models import F
 
 from auctions.events import event_as_message
 from auctions.models import Auction, AuctionEvent
-from bidding.services import bid_place
+from bidding.services import batcher, bid_place
 from infra.redis import redis_client
 from realtime.publish import (
     EVENT_MESSAGE_TYPE,
@@ -57,6 +57,9 @@ def bids_on(auction: Auction, *bidders: Any) -> None:
     """One accepted bid per bidder in turn, from 10 up by 1."""
     for number, bidder in enumerate(bidders):
         bid_place(auction_id=auction.id, bidder=bidder, amount=10 + number)
+    # Publishing follows each decision on the batcher's own thread: let it finish, so it
+    # cannot land while a test listens for the sweep alone.
+    batcher.wait_for_after()
 
 
 def _group_channel(auction: Auction) -> str:
