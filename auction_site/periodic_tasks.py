@@ -6,6 +6,8 @@ One list: `manage.py migrate` (auction_site.apps) and the tests install the same
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 
 @dataclass(frozen=True)
 class Periodic:
@@ -34,6 +36,18 @@ PERIODIC_TASKS = [
         task="realtime.tasks.publish_pending_events",
         every_seconds=2,
         expire_seconds=10,
+    ),
+    Periodic(
+        name="Tell watchers of auctions that end soon",
+        task="auctions.tasks.notify_ending_soon",
+        every_seconds=settings.NOTIFY_ENDING_SOON_CHECK_SECONDS,
+        expire_seconds=max(2 * settings.NOTIFY_ENDING_SOON_CHECK_SECONDS, 10),
+    ),
+    Periodic(
+        name="Send notification e-mail",
+        task="notifications.tasks.send_notification_emails",
+        every_seconds=settings.NOTIFY_EMAIL_CHECK_SECONDS,
+        expire_seconds=max(2 * settings.NOTIFY_EMAIL_CHECK_SECONDS, 10),
     ),
 ]
 

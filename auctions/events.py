@@ -2,52 +2,26 @@
 
 Every event's `data` is built by one of the `*_data` functions here, and every event row
 is written by `events_insert`, whichever service causes it. Once the transaction commits
-the events are handed to the publisher that delivery registered (`events_publisher_set`:
-realtime does so when its app is ready); the domain never imports delivery. A publish that
-fails or never happens is made good by the sweep, which reads the same rows.
+the events are handed to the publisher that delivery registered (`events_publisher_set`,
+an `infra.outbox.Outbox`). A publish that fails or never happens is made good by the
+sweep, which reads the same rows.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from django.db import transaction
-
 from auctions.formats import iso, money, unix_seconds
 from auctions.models import Auction, AuctionEvent
+from infra.outbox import Outbox
 
-EventPublisher = Callable[[Sequence[AuctionEvent]], object]
-
-_publisher: EventPublisher | None = None
-
-
-def events_publisher_set(publisher: EventPublisher | None) -> EventPublisher | None:
-    """Make `publisher` receive every batch of committed events; returns the previous one."""
-    global _publisher
-    previous, _publisher = _publisher, publisher
-    return previous
-
-
-def events_on_commit(events: Sequence[AuctionEvent]) -> None:
-    """Publish `events` once the current transaction commits (at once in autocommit).
-
-    Without a registered publisher (a process that delivers nothing), the sweep publishes.
-    """
-    publish = events_publication(events)
-    if publish is not None:
-        transaction.on_commit(publish)
-
-
-def events_publication(events: Sequence[AuctionEvent]) -> Callable[[], object] | None:
-    """What publishes `events` (already committed), with the publisher registered now; for
-    a caller that publishes them itself, later or in another thread."""
-    publisher = _publisher
-    if not events or publisher is None:
-        return None
-    batch = list(events)
-    return lambda: publisher(batch)
+# Delivery registers what publishes committed events (realtime, when it is ready).
+event_outbox: Outbox[AuctionEvent] = Outbox("auction events")
+events_publisher_set = event_outbox.publisher_set
+events_on_commit = event_outbox.on_commit
+events_publication = event_outbox.publication
 
 
 def events_insert(

@@ -1,19 +1,21 @@
 """How money and times are read and written on the wire."""
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, overload
 from uuid import UUID
 
 from auctions.errors import InvalidAmount, NotFound
 
+# Written the same way by every layer; re-exported for this layer's callers.
+from infra.times import ISO_FORMAT as ISO_FORMAT
+from infra.times import iso as iso
+from infra.times import unix_seconds as unix_seconds
+
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999.99")
 # Longest numeric string worth parsing: 10 integer digits, a point and a few decimals.
 _MAX_AMOUNT_TEXT = 32
-
-ISO_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def _reject_constant(name: str) -> None:
@@ -110,21 +112,3 @@ def money(amount: Decimal | None) -> str | None:
     if amount is None:
         return None
     return f"{amount.quantize(CENT)}"
-
-
-@overload
-def iso(moment: datetime) -> str: ...
-@overload
-def iso(moment: None) -> None: ...
-@overload
-def iso(moment: datetime | None) -> str | None: ...
-def iso(moment: datetime | None) -> str | None:
-    """A time as ISO 8601 in UTC with microseconds, e.g. 2026-11-24T10:00:00.000000Z."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime(ISO_FORMAT)
-
-
-def unix_seconds(moment: datetime) -> float:
-    """A time as Unix seconds with millisecond precision (the messages' `timestamp`)."""
-    return round(moment.timestamp(), 3)

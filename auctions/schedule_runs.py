@@ -10,15 +10,23 @@ end time under the database row lock, so an auction ends once whatever runs twic
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+
 from auctions.models import Auction, AuctionStatus
+from auctions.notices import ending_soon_notice
 from auctions.schedule_index import Kind, claim_ack, schedule_index_missing, schedule_key
 from auctions.selectors import db_now
 from auctions.services import auction_close, auction_start
 from infra.locks import redis_lock
 from infra.redis import redis_client
+from notifications.models import Kind as NotificationKind
+from notifications.models import Notification, Watch
+from notifications.services import notices_record
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +102,51 @@ def schedule_reconcile(*, batch: int = 1000) -> dict[str, int]:
     for auction_id in active.filter(end_time__lte=now).values_list("id", flat=True)[:batch]:
         counts["ended"] += scheduled_end_run(str(auction_id))
     return counts
+
+
+# Postgres advisory lock key of the ending-soon run: one at a time, across instances.
+_ENDING_SOON_LOCK = 0x656E6473  # "ends"
+
+
+@transaction.atomic
+def ending_soon_notify(*, limit: int = 2000) -> int:
+    """Notify each watcher of an active auction ending within NOTIFY_ENDING_SOON_SECONDS,
+    once per auction and user (soft close moving the end changes nothing). Returns how
+    many were notified; the rest, over `limit`, wait for the next run."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ENDING_SOON_LOCK])
+    now = db_now()
+    already = Notification.objects.filter(
+        user_id=OuterRef("user_id"),
+        auction_id=OuterRef("auction_id"),
+        kind=NotificationKind.ENDING_SOON,
+    )
+    due = (
+        Watch.objects.filter(
+            auction__status=AuctionStatus.ACTIVE,
+            auction__end_time__gt=now,
+            auction__end_time__lte=now + timedelta(seconds=settings.NOTIFY_ENDING_SOON_SECONDS),
+        )
+        .exclude(Exists(already))
+        .order_by("auction__end_time", "auction_id", "user_id")
+        .values_list(
+            "user_id",
+            "auction_id",
+            "auction__item__name",
+            "auction__current_price",
+            "auction__end_time",
+        )[:limit]
+    )
+    notices = [
+        ending_soon_notice(
+            user_id=user_id, auction_id=auction_id, item_name=name, price=price, end_time=end
+        )
+        for user_id, auction_id, name, price, end in due
+    ]
+    for auction_id in dict.fromkeys(notice.auction_id for notice in notices):
+        notices_record(
+            [notice for notice in notices if notice.auction_id == auction_id],
+            at=now,
+            auction_id=auction_id,
+        )
+    return len(notices)

@@ -38,9 +38,11 @@ from auctions.events import (
 from auctions.formats import is_storable_text, parse_amount
 from auctions.images import MAX_IMAGES_PER_ITEM, PreparedPhoto, photo_prepare
 from auctions.models import OPEN_STATUSES, Auction, AuctionStatus, Category, Item, ItemImage
+from auctions.notices import closing_notices
 from auctions.pricing import increment_tables, increments_table_parse
 from auctions.schedule_index import schedule_auction, schedule_remove
 from auctions.selectors import db_now
+from notifications.services import notices_record
 
 MAX_DURATION = timedelta(days=365)
 MAX_EXTENSION_SECONDS = 24 * 3600
@@ -310,6 +312,18 @@ def auction_close(*, auction_id: UUID, early: bool = False) -> bool:
         reason="ended",
     )
     event_record(auction=auction, type="auction_ended", at=now, data=data)
+    notices_record(
+        closing_notices(
+            auction_id=auction.id,
+            item_name=auction.item.name,
+            seller_id=auction.creator_id,
+            winner_id=auction.winner_id,
+            final_price=auction.final_price,
+            bidder_ids=auction.bids.values_list("bidder_id", flat=True).distinct(),
+        ),
+        at=now,
+        auction_id=auction.id,
+    )
     schedule_remove(auction.id)
     auction.save(
         update_fields=[

@@ -6,7 +6,12 @@ from datetime import UTC, datetime
 from celery import shared_task
 
 from auctions.schedule_index import KINDS, Kind, claim_release, due_claim
-from auctions.schedule_runs import schedule_reconcile, scheduled_end_run, scheduled_start_run
+from auctions.schedule_runs import (
+    ending_soon_notify,
+    schedule_reconcile,
+    scheduled_end_run,
+    scheduled_start_run,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,3 +52,9 @@ def reconcile_schedule() -> dict[str, int]:
     if any(counts.values()):
         logger.info("schedule reconciled: %s", counts)
     return counts
+
+
+@shared_task(ignore_result=True)
+def notify_ending_soon() -> int:
+    """Beat, every NOTIFY_ENDING_SOON_CHECK_SECONDS: watchers of auctions about to end."""
+    return ending_soon_notify()

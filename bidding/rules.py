@@ -189,6 +189,9 @@ class Decision:
     changed: bool
     extended: bool
     bought: bool
+    # Who led before an offer's decision and not after it, once per such offer, in order
+    # (spec §8 "outbid"). A bidder whose own offer is beaten at once was never leading.
+    outbid: tuple[Person, ...] = ()
 
 
 def decide(
@@ -209,6 +212,7 @@ def decide(
         changed=deciding.changed,
         extended=deciding.extended,
         bought=deciding.bought,
+        outbid=tuple(deciding.outbid),
     )
 
 
@@ -222,12 +226,20 @@ class _Deciding:
     changed: bool = False
     extended: bool = False
     bought: bool = False
+    outbid: list[Person] = field(default_factory=list)
 
     def take(self, offer: Offer) -> Outcome:
         code = self._rejection(offer)
         if code is not None:
             return Rejected(code, self.state.current_price, self.state.min_next_bid)
         self.changed = True
+        leader = self.state.leader
+        outcome = self._accept(offer)
+        if leader is not None and (self.state.leader is None or self.state.leader.id != leader.id):
+            self.outbid.append(leader)
+        return outcome
+
+    def _accept(self, offer: Offer) -> Outcome:
         if offer.buy_now:
             return self._buy(offer)
         if self.state.leader is not None and self.state.leader.id == offer.bidder.id:

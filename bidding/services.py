@@ -37,6 +37,7 @@ from auctions.errors import BidRejected, Code, NotFound
 from auctions.events import events_publication
 from auctions.formats import is_storable_text
 from auctions.models import AuctionEvent
+from auctions.notices import closing_notices, outbid_notices
 from auctions.pricing import increments_of
 from auctions.schedule_index import schedule_end_moved, schedule_remove
 from bidding.batching import Decided, OfferBatcher
@@ -54,6 +55,8 @@ from bidding.rules import (
     offer_parse,
 )
 from bidding.rules import decide as rules_decide
+from notifications.models import Notification
+from notifications.services import RECORD_SQL, Notice, notifications, record_params, recorded
 
 logger = logging.getLogger(__name__)
 
@@ -208,19 +211,22 @@ def _answer(auction_id: UUID, offer: Offer, result: OfferResult) -> BidAccepted:
 # --- one batch ---------------------------------------------------------------------------
 
 # The auction row, locked; the clock is read after the lock is held (a bid is in time if
-# it is decided before end_time), and the leader's name comes along for automatic bids.
+# it is decided before end_time). The leader's name comes along for automatic bids, the
+# item's name for notifications.
 _LOCK_SQL = """
 WITH locked AS MATERIALIZED (
     SELECT status, creator_id, end_time, max_end_time, extension_seconds, starting_price,
            min_increment, increments, reserve_price, buy_now_price, current_price,
            bid_count, highest_bidder_id, leader_max, leader_max_at, highest_bid_id,
-           last_seq, version
+           last_seq, version, item_id
     FROM auctions_auction
     WHERE id = %(auction_id)s
     FOR UPDATE
 )
-SELECT locked.*, u.username, clock_timestamp()
-FROM locked LEFT JOIN accounts_user AS u ON u.id = locked.highest_bidder_id
+SELECT locked.*, u.username, item.name, clock_timestamp()
+FROM locked
+JOIN auctions_item AS item ON item.id = locked.item_id
+LEFT JOIN accounts_user AS u ON u.id = locked.highest_bidder_id
 """
 
 _STORED_SQL = """
@@ -290,6 +296,7 @@ class _Written:
 
     decision: Decision
     now: datetime
+    notifications: list[Notification]
 
 
 @dataclass
@@ -383,7 +390,7 @@ def _run(
         if own_transaction:
             raw.execute("COMMIT")
         return None
-    state, version, now = _state(row)
+    state, version, item_name, now = _state(row)
     _answer_repeats(batch, _replies(found))
     decided = _first_of_each_key(batch)
     decision = rules_decide(state, [batch.offers[i] for i in decided], now=now)
@@ -395,13 +402,27 @@ def _run(
         if own_transaction:
             raw.execute("COMMIT")  # nothing to write: release the lock
         return None
+    notices = _notices(auction_id, state.creator_id, item_name, decision)
+    watchers = _watchers(decision)
     try:
-        with psycopg.Cursor(raw) as write:
+        with psycopg.Cursor(raw) as write, psycopg.Cursor(raw) as record:
             with raw.pipeline():
                 write.execute(_WRITE_SQL, params, prepare=True)
+                if notices or watchers:
+                    # Only if the write above moved the version on: see RECORD_SQL.
+                    guarded = record_params(
+                        notices,
+                        at=now,
+                        watchers=watchers,
+                        watch_auction=auction_id,
+                        guard_auction=auction_id,
+                        guard_version=version + 1,
+                    )
+                    record.execute(RECORD_SQL, guarded, prepare=True)
                 if own_transaction:
                     raw.execute("COMMIT")
             ok = write.fetchone()
+            notified = recorded(record.fetchall()) if notices else []
     except psycopg.errors.UniqueViolation as exc:
         # Another auction's batch stored one of these request ids first: answer from it.
         if exc.diag.constraint_name == "bid_request_unique":
@@ -409,15 +430,41 @@ def _run(
         raise
     if not ok or not ok[0]:
         raise _Retry()  # the row changed although we held its lock: decide again
-    return _Written(decision, now) if decision.changed else None
+    return _Written(decision, now, notified) if decision.changed else None
 
 
-def _state(row: tuple[Any, ...]) -> tuple[AuctionState, int, datetime]:
+def _notices(auction_id: UUID, seller_id: UUID, item_name: str, decision: Decision) -> list[Notice]:
+    state = decision.state
+    if decision.bought:
+        assert state.winner is not None
+        return closing_notices(
+            auction_id=auction_id,
+            item_name=item_name,
+            seller_id=seller_id,
+            winner_id=state.winner.id,
+            final_price=state.final_price,
+            bidder_ids=(),  # buy it now is offered only before the first bid
+        )
+    return outbid_notices(
+        auction_id=auction_id,
+        item_name=item_name,
+        outbid=[person.id for person in decision.outbid],
+        price=state.current_price,
+        min_next_bid=state.min_next_bid,
+    )
+
+
+def _watchers(decision: Decision) -> list[UUID]:
+    """Bidding on an auction watches it (spec §8): everyone who bid in this decision."""
+    return sorted({bid.bidder.id for bid in decision.bids if not bid.auto})
+
+
+def _state(row: tuple[Any, ...]) -> tuple[AuctionState, int, str, datetime]:
     (
         status, creator_id, end_time, max_end_time, extension_seconds, starting_price,
         min_increment, increments, reserve_price, buy_now_price, current_price, bid_count,
-        leader_id, leader_max, leader_max_at, highest_bid_id, last_seq, version,
-        leader_name, now,
+        leader_id, leader_max, leader_max_at, highest_bid_id, last_seq, version, _item_id,
+        leader_name, item_name, now,
     ) = row  # fmt: skip
     state = AuctionState(
         status=status,
@@ -437,7 +484,7 @@ def _state(row: tuple[Any, ...]) -> tuple[AuctionState, int, datetime]:
         highest_bid_id=highest_bid_id,
         last_seq=last_seq,
     )
-    return state, version, now
+    return state, version, item_name, now
 
 
 def _keys(batch: _Batch, indexes: Sequence[int]) -> dict[str, list[Any]]:
@@ -594,14 +641,21 @@ def _after_commit(auction_id: UUID, written: _Written) -> Callable[[], None]:
         )
         for event in decision.events
     ]
-    publish = events_publication(events)
+    publications = [
+        publish
+        for publish in (
+            events_publication(events),
+            notifications.publication(written.notifications),
+        )
+        if publish is not None
+    ]
 
     def after() -> None:
-        if connection.in_atomic_block:  # the caller's transaction has not committed yet
-            if publish is not None:
+        for publish in publications:
+            if connection.in_atomic_block:  # the caller's transaction has not committed yet
                 transaction.on_commit(publish)
-        elif publish is not None:
-            publish()
+            else:
+                publish()
         if decision.extended:
             schedule_end_moved(auction_id, decision.state.end_time)
         if decision.bought:

@@ -9,6 +9,8 @@ class RealtimeConfig(AppConfig):
         # The domain records events and asks for them to be published after commit
         # (auctions.events); delivery tells it how, so the domain never imports delivery.
         from auctions.events import events_publisher_set
-        from realtime.publish import events_publish
+        from notifications.services import notifications
+        from realtime.publish import events_publish, notifications_publish
 
         events_publisher_set(events_publish)
+        notifications.publisher_set(notifications_publish)

@@ -14,7 +14,12 @@ from typing import Any
 from channels.consumer import get_handler_name
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
-WRITTEN_AGAINST = {"channels-redis": "4.3.0", "channels": "4.3.2", "daphne": "4.2.3", "autobahn": "26.11.1"}
+WRITTEN_AGAINST = {
+    "channels-redis": "4.3.0",
+    "channels": "4.3.2",
+    "daphne": "4.2.3",
+    "autobahn": "26.11.1",
+}
 
 __all__ = [
     "WRITTEN_AGAINST",

@@ -1,18 +1,21 @@
-"""Publishing stored events to each auction's group on the channel layer, at least once.
+"""Publishing the outboxes to the channel layer, at least once: auction events to each
+auction's group, notifications to each user's.
 
-An event is published right after its transaction commits. A subscriber drops seqs it
-has already sent and, when it sees a gap, fetches the missing events from the database;
-so publishing an auction's latest event is enough for every earlier one to arrive too.
+A row is published right after its transaction commits. A subscriber drops seqs it has
+already sent and, when it sees a gap, fetches the missing rows from the database; so
+publishing the latest row of a stream (an auction's events, a user's notifications) is
+enough for every earlier one to arrive too.
 
 That is what the sweep (`events_publish_pending`, a periodic task) relies on: it takes
-the events still unpublished after a short while, publishes the latest of each auction
+the rows still unpublished after a short while, publishes the latest of each stream
 again, and marks them all published. The live path never writes to the database, and a
 publish lost to a Redis outage or a killed process is made good within seconds.
 """
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -21,18 +24,22 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer  # our AuctionChannelLayer too
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models.functions import Now
 
 from auctions.events import event_as_message
 from auctions.models import AuctionEvent
 from infra.redis import redis_client
+from notifications.models import Notification
+from notifications.services import notification_as_message
 from realtime.internals import group_channel_name, publish_payload
 
 logger = logging.getLogger(__name__)
 
-# The channel-layer message type; consumers handle it in `auction_event`.
+# The channel-layer message types; consumers handle them in `auction_event` and
+# `user_notification`.
 EVENT_MESSAGE_TYPE = "auction.event"
+NOTIFICATION_MESSAGE_TYPE = "user.notification"
 
 
 def auction_group(auction_id: UUID | str) -> str:
@@ -40,9 +47,56 @@ def auction_group(auction_id: UUID | str) -> str:
     return f"auction.{auction_id}"
 
 
+def user_group(user_id: UUID | str) -> str:
+    """The channel-layer group of every connection of one user."""
+    return f"user.{user_id}"
+
+
+def _dump(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
 def event_text(event: AuctionEvent) -> str:
     """The event's WebSocket message, serialised once for every subscriber."""
-    return json.dumps(event_as_message(event), separators=(",", ":"))
+    return _dump(event_as_message(event))
+
+
+def notification_text(notification: Notification) -> str:
+    return _dump(notification_as_message(notification))
+
+
+# (group, layer message) pairs, in the order they must go out.
+Outgoing = list[tuple[str, dict[str, Any]]]
+
+
+def _event_messages(events: Sequence[AuctionEvent]) -> Outgoing:
+    return [
+        (
+            auction_group(event.auction_id),
+            {
+                "type": EVENT_MESSAGE_TYPE,
+                "auction_id": str(event.auction_id),
+                "seq": event.seq,
+                "text": event_text(event),
+            },
+        )
+        for event in events
+    ]
+
+
+def _notification_messages(notifications: Sequence[Notification]) -> Outgoing:
+    return [
+        (
+            user_group(notification.user_id),
+            {
+                "type": NOTIFICATION_MESSAGE_TYPE,
+                "user_id": str(notification.user_id),
+                "seq": notification.seq,
+                "text": notification_text(notification),
+            },
+        )
+        for notification in notifications
+    ]
 
 
 def events_publish(events: Sequence[AuctionEvent]) -> bool:
@@ -51,36 +105,35 @@ def events_publish(events: Sequence[AuctionEvent]) -> bool:
     Runs after the events' transaction committed, so a failure here must not look like
     a failure of the change itself: it is logged, and the sweep publishes later.
     """
-    if not events:
+    return _publish(_event_messages(events), "event")
+
+
+def notifications_publish(notifications: Sequence[Notification]) -> bool:
+    """Publish notifications (in seq order per user), as `events_publish` does events."""
+    return _publish(_notification_messages(notifications), "notification")
+
+
+def _publish(outgoing: Outgoing, what: str) -> bool:
+    if not outgoing:
         return True
-    messages = [_layer_message(event) for event in events]
     try:
         if _is_pubsub_layer():
-            _publish_pubsub(messages)
+            _publish_pubsub(outgoing)
         else:
-            async_to_sync(_group_send_all)(messages)
+            async_to_sync(_group_send_all)(outgoing)
     except Exception:
         logger.warning(
-            "publishing %d event(s) failed; the sweep will retry", len(events), exc_info=True
+            "publishing %d %s(s) failed; the sweep will retry", len(outgoing), what, exc_info=True
         )
         return False
     return True
-
-
-def _layer_message(event: AuctionEvent) -> dict[str, Any]:
-    return {
-        "type": EVENT_MESSAGE_TYPE,
-        "auction_id": str(event.auction_id),
-        "seq": event.seq,
-        "text": event_text(event),
-    }
 
 
 def _is_pubsub_layer() -> bool:
     return isinstance(get_channel_layer(), RedisPubSubChannelLayer)
 
 
-def _publish_pubsub(messages: Sequence[dict[str, Any]]) -> None:
+def _publish_pubsub(outgoing: Outgoing) -> None:
     """PUBLISH straight to the pub/sub layer's group channels, in one round trip.
 
     Callers are synchronous (the bid service, tasks); going through the async
@@ -89,37 +142,56 @@ def _publish_pubsub(messages: Sequence[dict[str, Any]]) -> None:
     """
     layer = get_channel_layer()
     pipeline = redis_client().pipeline(transaction=False)
-    for message in messages:
-        group = auction_group(message["auction_id"])
+    for group, message in outgoing:
         channel = group_channel_name(settings.CHANNEL_LAYER_PREFIX, group)
         pipeline.publish(channel, publish_payload(layer, message))
     pipeline.execute()
 
 
-async def _group_send_all(messages: Sequence[dict[str, Any]]) -> None:
+async def _group_send_all(outgoing: Outgoing) -> None:
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS configures one"
-    for message in messages:
-        await layer.group_send(auction_group(message["auction_id"]), message)
+    for group, message in outgoing:
+        await layer.group_send(group, message)
+
+
+# The sweep.
+
+
+@dataclass(frozen=True)
+class _Outbox:
+    model: type[models.Model]
+    stream: Callable[[Any], Any]  # a row's stream: its auction, or its user
+    stream_field: str
+    publish: Callable[[Sequence[Any]], bool]
+
+
+_OUTBOXES = (
+    _Outbox(AuctionEvent, lambda event: event.auction_id, "auction_id", events_publish),
+    _Outbox(Notification, lambda note: note.user_id, "user_id", notifications_publish),
+)
 
 
 def events_publish_pending(*, min_age: timedelta = timedelta(seconds=2), limit: int = 5000) -> int:
-    """Sweep: publish each auction's latest event among those unpublished after `min_age`,
-    then mark them all published. Returns how many events were marked.
+    """Sweep both outboxes: publish each stream's latest row among those unpublished after
+    `min_age`, then mark them all published. Returns how many rows were marked.
 
     Rows are locked with SKIP LOCKED, so concurrent sweeps share the work; if publishing
     fails, nothing is marked and the next sweep tries again.
     """
+    return sum(_sweep(outbox, min_age, limit) for outbox in _OUTBOXES)
+
+
+def _sweep(outbox: _Outbox, min_age: timedelta, limit: int) -> int:
+    manager = outbox.model._default_manager
     with transaction.atomic():
-        events = list(
-            AuctionEvent.objects.select_for_update(skip_locked=True)
+        rows = list(
+            manager.select_for_update(skip_locked=True)
             .filter(published_at__isnull=True, created_at__lt=Now() - min_age)
-            .order_by("auction_id", "seq")[:limit]
+            .order_by(outbox.stream_field, "seq")[:limit]
         )
-        latest = {event.auction_id: event for event in events}  # seq order: the last wins
-        if not events or not events_publish(list(latest.values())):
+        latest = {outbox.stream(row): row for row in rows}  # seq order: the last wins
+        if not rows or not outbox.publish(list(latest.values())):
             return 0
-        AuctionEvent.objects.filter(id__in=[event.id for event in events]).update(
-            published_at=Now()
-        )
-    return len(events)
+        manager.filter(pk__in=[row.pk for row in rows]).update(published_at=Now())
+    return len(rows)

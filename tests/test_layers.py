@@ -1,4 +1,5 @@
-"""The dependency arrows run one way: accounts ← auctions ← bidding ← (adapters) ← auction_site.
+"""The dependency arrows run one way:
+accounts ← notifications ← auctions ← bidding ← (adapters) ← auction_site.
 
 Every import in every module of a layer is read with `ast` (lazy imports inside functions
 included): a layer may import the layers below it, `infra` and third-party code, never a
@@ -17,8 +18,9 @@ PROJECT = {"auction_site"}
 
 # Each package, and the top-level packages it must never import.
 FORBIDDEN = {
-    "infra": {"accounts", "auctions", "bidding"} | ADAPTERS | PROJECT | SOCKETS,
-    "accounts": {"auctions", "bidding"} | ADAPTERS | PROJECT | SOCKETS,
+    "infra": {"accounts", "notifications", "auctions", "bidding"} | ADAPTERS | PROJECT | SOCKETS,
+    "accounts": {"notifications", "auctions", "bidding"} | ADAPTERS | PROJECT | SOCKETS,
+    "notifications": {"auctions", "bidding"} | ADAPTERS | PROJECT | SOCKETS,
     "auctions": {"bidding"} | ADAPTERS | PROJECT | SOCKETS,
     "bidding": ADAPTERS | PROJECT | SOCKETS,
     "api": {"realtime", "pages", "staff"} | PROJECT,

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "ninja",
     # The domain, lowest layer first: each imports only those above it in this list.
     "accounts",
+    "notifications",
     "auctions",
     "bidding",
     # What the domain is reached through; then the project, which ties it all together.
@@ -206,6 +207,11 @@ WS_MAX_SUBSCRIPTIONS = env.int("WS_MAX_SUBSCRIPTIONS", default=100)
 BID_RATE_LIMIT = env.int("BID_RATE_LIMIT", default=10)
 # Threads (each with its own database connection) a web process runs WebSocket calls in.
 WS_DB_THREADS = env.int("WS_DB_THREADS", default=8)
+# Live viewer counts (spec §8, realtime.viewers): each web process reports its counts and
+# sends subscribers the changed totals every VIEWERS_INTERVAL_SECONDS; a process that has
+# not reported for VIEWERS_TTL_SECONDS (at least twice the interval) counts no more.
+VIEWERS_INTERVAL_SECONDS = env.float("VIEWERS_INTERVAL_SECONDS", default=1.0)
+VIEWERS_TTL_SECONDS = env.float("VIEWERS_TTL_SECONDS", default=3.0)
 
 # Soft close never moves an end past the original end plus this (spec §1).
 AUCTION_MAX_EXTENSION_SECONDS = env.int("AUCTION_MAX_EXTENSION_SECONDS", default=3600)
@@ -216,6 +222,25 @@ AUCTION_INCREMENT_TABLES = env.json("AUCTION_INCREMENT_TABLES", default={})
 # threads per web process (each batch: one transaction under the auction's row lock).
 BID_BATCH_MAX = env.int("BID_BATCH_MAX", default=256)
 BID_DECISION_THREADS = env.int("BID_DECISION_THREADS", default=8)
+
+# Notifications (spec §8). A watched auction "ends soon" within this many seconds of its
+# end; the check runs every NOTIFY_ENDING_SOON_CHECK_SECONDS.
+NOTIFY_ENDING_SOON_SECONDS = env.int("NOTIFY_ENDING_SOON_SECONDS", default=900)
+NOTIFY_ENDING_SOON_CHECK_SECONDS = env.int("NOTIFY_ENDING_SOON_CHECK_SECONDS", default=10)
+# E-mail: SMTP from EMAIL_URL (e.g. smtp://user:password@host:587/?tls=True); without it,
+# mail is written to the console. Links in mail start with SITE_URL.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="auctions@localhost")
+NOTIFY_EMAIL_CHECK_SECONDS = env.int("NOTIFY_EMAIL_CHECK_SECONDS", default=5)
+SITE_URL = env.str("SITE_URL", default=f"http://{HOST}:{PORT}").rstrip("/")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()
