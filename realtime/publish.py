@@ -6,9 +6,9 @@ already sent and, when it sees a gap, fetches the missing rows from the database
 publishing the latest row of a stream (an auction's events, a user's notifications) is
 enough for every earlier one to arrive too.
 
-That is what the sweep (`events_publish_pending`, a periodic task) relies on: it takes
-the rows still unpublished after a short while, publishes the latest of each stream
-again, and marks them all published. The live path never writes to the database, and a
+That is what the sweeps (`events_publish_pending`, `notifications_publish_pending`, run by
+one periodic task) rely on: each takes the rows still unpublished after a short while,
+publishes the latest of each stream again, and marks them all published. The live path never writes to the database, and a
 publish lost to a Redis outage or a killed process is made good within seconds.
 """
 
@@ -36,8 +36,7 @@ from realtime.internals import group_channel_name, publish_payload
 
 logger = logging.getLogger(__name__)
 
-# The channel-layer message types; consumers handle them in `auction_event` and
-# `user_notification`.
+# The channel-layer message types; consumers handle both in `live_message`.
 EVENT_MESSAGE_TYPE = "auction.event"
 NOTIFICATION_MESSAGE_TYPE = "user.notification"
 
@@ -166,20 +165,30 @@ class _Outbox:
     publish: Callable[[Sequence[Any]], bool]
 
 
-_OUTBOXES = (
-    _Outbox(AuctionEvent, lambda event: event.auction_id, "auction_id", events_publish),
-    _Outbox(Notification, lambda note: note.user_id, "user_id", notifications_publish),
-)
+_EVENTS = _Outbox(AuctionEvent, lambda event: event.auction_id, "auction_id", events_publish)
+_NOTIFICATIONS = _Outbox(Notification, lambda note: note.user_id, "user_id", notifications_publish)
 
 
 def events_publish_pending(*, min_age: timedelta = timedelta(seconds=2), limit: int = 5000) -> int:
-    """Sweep both outboxes: publish each stream's latest row among those unpublished after
-    `min_age`, then mark them all published. Returns how many rows were marked.
+    """Sweep the event outbox: publish each auction's latest event among those unpublished
+    after `min_age`, then mark them all published. Returns how many events were marked.
 
     Rows are locked with SKIP LOCKED, so concurrent sweeps share the work; if publishing
     fails, nothing is marked and the next sweep tries again.
     """
-    return sum(_sweep(outbox, min_age, limit) for outbox in _OUTBOXES)
+    return _sweep(_EVENTS, min_age, limit)
+
+
+def notifications_publish_pending(
+    *, min_age: timedelta = timedelta(seconds=2), limit: int = 5000
+) -> int:
+    """The same sweep over the notification outbox, per user."""
+    return _sweep(_NOTIFICATIONS, min_age, limit)
+
+
+def outboxes_publish_pending() -> int:
+    """Both sweeps, as the periodic task runs them. Returns how many rows were marked."""
+    return events_publish_pending() + notifications_publish_pending()
 
 
 def _sweep(outbox: _Outbox, min_age: timedelta, limit: int) -> int:

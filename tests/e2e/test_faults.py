@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 OBSERVERS = 6
 DELIVERY_TIMEOUT = 20.0
-PUBLISH_FAILED = "the sweep will retry"
+PUBLISH_FAILED = "event(s) failed; the sweep will retry"
 OUTAGE_BIDS = 5
 # Long enough for every Redis client to give up retrying and see the outage.
 OUTAGE_SECONDS = 4.0
