@@ -29,6 +29,9 @@ FORMATS = {
     "PNG": ("png", "image/png"),
     "WEBP": ("webp", "image/webp"),
 }
+# Pillow names a JPEG with the multi-picture extension (the depth or gain map many phones
+# add) MPO: it is a JPEG, stored as one (its first picture).
+ALIASES = {"MPO": "JPEG"}
 FIELD = "images"
 
 
@@ -55,7 +58,8 @@ def photo_prepare(upload: IO[bytes] | File[bytes], *, size: int) -> PreparedPhot
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(upload)
-            if image.format not in FORMATS:
+            image_format = ALIASES.get(image.format or "", image.format or "")
+            if image_format not in FORMATS:
                 raise ValidationFailed("A photo must be a JPEG, PNG or WebP image.", FIELD)
             width, height = image.size
             if width * height > MAX_PIXELS:
@@ -64,7 +68,6 @@ def photo_prepare(upload: IO[bytes] | File[bytes], *, size: int) -> PreparedPhot
                     f"{MAX_PIXELS // 1_000_000} megapixels.",
                     FIELD,
                 )
-            image_format = image.format
             image.load()  # decodes it all: a truncated or corrupt file fails here
         except (
             UnidentifiedImageError,
@@ -91,6 +94,8 @@ def photo_prepare(upload: IO[bytes] | File[bytes], *, size: int) -> PreparedPhot
 def _encoded(image: Image.Image, longest: int, image_format: str) -> tuple[bytes, int, int]:
     """The image scaled to fit `longest` (never up), re-encoded with no metadata at all."""
     copy = image.copy()
+    # PNG's encoder alone would copy the source's colour profile over unasked.
+    copy.info.pop("icc_profile", None)
     copy.thumbnail((longest, longest), Image.Resampling.LANCZOS)
     if image_format == "JPEG" and copy.mode not in ("RGB", "L"):
         copy = copy.convert("RGB")

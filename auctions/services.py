@@ -393,15 +393,16 @@ EDITABLE = frozenset(
 
 @transaction.atomic
 def auction_update(
-    *, auction_id: UUID, actor: User, version: int, changes: dict[str, object]
+    *, auction_id: UUID, actor: User, version: int | None, changes: dict[str, object]
 ) -> Auction:
     """Change a pending auction's terms, times or item text, if it is still as it was at
     `version` (the version the editor was shown). By its creator or staff.
 
     Refused with `version_conflict` when anything changed the auction meanwhile (a start,
     another editor) and with `not_editable` once it is not pending: nothing is written.
-    An accepted edit bumps the version and emits `auction_updated` with the snapshot
-    fields that changed.
+    `version` None edits whatever the version (HTTP's `If-Match: *`). An accepted edit
+    bumps the version and emits `auction_updated` with the snapshot fields that changed;
+    one that changes nothing writes nothing.
     """
     unknown = set(changes) - EDITABLE
     if unknown:
@@ -411,6 +412,7 @@ def auction_update(
     before = _snapshot_terms(auction)
     now = db_now()
     item = Item.objects.select_for_update().get(id=auction.item_id)
+    stored_before = (_stored(auction), _stored(item))
     if {"item_name", "item_description"} & set(changes):
         item.name, item.description = _item_text(
             changes.get("item_name", item.name), changes.get("item_description", item.description)
@@ -418,9 +420,11 @@ def auction_update(
     if "category" in changes:
         category = changes["category"]
         item.category = None if category is None else category_get(slug=category)
+    _apply_terms(auction, changes, now)
+    if (_stored(auction), _stored(item)) == stored_before:
+        return auction  # the same terms again: nothing to write, no event, same version
     item.save(update_fields=["name", "description", "category"])
     auction.item = item
-    _apply_terms(auction, changes, now)
     after = _snapshot_terms(auction)
     changed = {key: value for key, value in after.items() if before.get(key) != value}
     event_record(auction=auction, type="auction_updated", at=now, data=changed)
@@ -429,14 +433,19 @@ def auction_update(
     return auction
 
 
-def _check_editable(auction: Auction, actor: User, version: int) -> None:
+def _stored(row: Auction | Item) -> tuple[object, ...]:
+    """Every stored column of a row, to tell whether an edit changed anything."""
+    return tuple(getattr(row, field.attname) for field in row._meta.concrete_fields)
+
+
+def _check_editable(auction: Auction, actor: User, version: int | None) -> None:
     if auction.creator_id != actor.id and not actor.is_staff:
         raise PermissionDenied("Only the auction's seller or staff can edit it.")
     if auction.status != AuctionStatus.PENDING:
         raise DomainError(
             Code.NOT_EDITABLE, "Only a pending auction can be edited; this one has started."
         )
-    if auction.version != version:
+    if version is not None and auction.version != version:
         raise DomainError(
             Code.VERSION_CONFLICT,
             "The auction changed since you opened it (someone else edited it, or it started). "

@@ -12,10 +12,11 @@ from django.contrib.auth.forms import UserCreationForm
 
 from accounts.models import User
 from auctions.errors import DomainError
-from auctions.formats import is_storable_text
+from auctions.formats import is_storable_text, money
 from auctions.models import Auction, AuctionStatus, Category
 from auctions.pricing import increment_tables
 from auctions.services import Upload
+from notifications.models import Kind
 
 
 class SignupForm(UserCreationForm[User]):
@@ -225,9 +226,13 @@ class AuctionEditForm(AuctionTermsForm):
         ]
 
     def changes(self) -> dict[str, Any]:
-        """What auctions.services.auction_update takes."""
+        """What auctions.services.auction_update takes: the fields the editor changed.
+
+        A field left as drawn is not sent, so what the form cannot show exactly (times
+        to the second, an increment table that is not one of the site's) stays as it is.
+        """
         data = self.cleaned_data
-        return {
+        every = {
             "item_name": data["item_name"],
             "item_description": data["item_description"],
             "category": data.get("category") or None,
@@ -235,26 +240,34 @@ class AuctionEditForm(AuctionTermsForm):
             "start_time": self.local_time("start_time"),
             "end_time": self.local_time("end_time"),
         }
+        changed = set(self.changed_data)
+        return {field: value for field, value in every.items() if field in changed}
 
     def photos_removed(self) -> list[UUID]:
         return [UUID(value) for value in self.cleaned_data.get("remove_photos") or []]
 
 
 def _edit_initial(auction: Auction) -> dict[str, Any]:
+    # In the shapes the fields clean to (text for money, aware times to the minute the
+    # widget shows), so `changed_data` names exactly what the editor changed.
     return {
         "version": auction.version,
         "item_name": auction.item.name,
         "item_description": auction.item.description,
         "category": auction.item.category.slug if auction.item.category else "",
-        "starting_price": auction.starting_price,
-        "reserve_price": auction.reserve_price or "",
-        "min_increment": "" if auction.increments else auction.min_increment,
+        "starting_price": money(auction.starting_price),
+        "reserve_price": money(auction.reserve_price) or "",
+        "min_increment": "" if auction.increments else money(auction.min_increment),
         "increments": _table_name(auction.increments),
-        "buy_now_price": auction.buy_now_price or "",
-        "start_time": auction.start_time.astimezone(UTC).replace(tzinfo=None),
-        "end_time": auction.end_time.astimezone(UTC).replace(tzinfo=None),
+        "buy_now_price": money(auction.buy_now_price) or "",
+        "start_time": _to_the_minute(auction.start_time),
+        "end_time": _to_the_minute(auction.end_time),
         "extension_seconds": auction.extension_seconds,
     }
+
+
+def _to_the_minute(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def _table_name(table: object) -> str:
@@ -331,3 +344,25 @@ class AuctionSearchForm(forms.Form):
             "max_price": data.get("max_price"),
             "ordering": data.get("ordering") or None,
         }
+
+
+# What each kind of notification e-mail is, in the words of the e-mail settings page.
+EMAIL_KIND_TEXT = {
+    Kind.OUTBID: "when another bidder outbids you",
+    Kind.ENDING_SOON: "when an auction you watch is about to end",
+    Kind.WON: "when you win an auction",
+    Kind.LOST: "when an auction you bid on goes to another bidder",
+    Kind.SOLD: "when something you sell is sold",
+    Kind.NOT_SOLD: "when your auction ends without a sale",
+}
+
+
+class EmailSettingsForm(forms.Form):
+    """Which notifications come by e-mail: one checkbox per kind (spec §8)."""
+
+    kinds = forms.MultipleChoiceField(
+        label="E-mail me",
+        required=False,
+        choices=[(str(kind), text) for kind, text in EMAIL_KIND_TEXT.items()],
+        widget=forms.CheckboxSelectMultiple,
+    )
