@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.responses import Status
-from pydantic import StrictInt
+from pydantic import ConfigDict, StrictInt, field_validator
 
 from accounts.requests import ApiRequest
 from api.base import MAX_BIGINT, BadQuery, PageQuery, page, paginate
@@ -27,6 +27,7 @@ from auctions.formats import is_storable_text, parse_uuid
 from auctions.models import AuctionStatus, Category
 from auctions.selectors import auction_get, auction_list, auction_snapshot, event_list
 from auctions.services import auction_cancel, auction_create, auction_update, category_get
+from infra.presence import viewers_count
 
 router = Router(tags=["auctions"])
 
@@ -74,6 +75,15 @@ class AuctionOut(Schema):
     winner: PersonOut | None
 
 
+class AuctionDetailOut(AuctionOut):
+    viewers: int | None = Field(
+        description=(
+            "WebSocket connections subscribed to it now, on every instance (spec §8); "
+            "null when they cannot be counted (Redis is away)."
+        )
+    )
+
+
 class AuctionPage(Schema):
     count: int
     next: str | None
@@ -87,6 +97,9 @@ class ItemIn(Schema):
 
 
 class ItemPatch(Schema):
+    # A field this edit does not know is refused (422), not silently left unsaved.
+    model_config = ConfigDict(extra="forbid")
+
     name: str | None = None
     description: str | None = None
     category: str | None = Field(None, description="A category's slug; null for none.")
@@ -201,7 +214,7 @@ def create_auction(request: ApiRequest, payload: AuctionIn) -> Status[dict[str, 
     return Status(201, auction_snapshot(auction))
 
 
-@router.get("/{auction_id}/", response={200: AuctionOut, 401: ErrorOut, 404: ErrorOut})
+@router.get("/{auction_id}/", response={200: AuctionDetailOut, 401: ErrorOut, 404: ErrorOut})
 def get_auction(request: HttpRequest, auction_id: str, response: HttpResponse) -> dict[str, Any]:
     """The auction's snapshot, as `subscribed.data` on the WebSocket.
 
@@ -209,11 +222,13 @@ def get_auction(request: HttpRequest, auction_id: str, response: HttpResponse) -
     """
     auction = auction_get(auction_id=parse_uuid(auction_id))
     response["ETag"] = _etag(auction.version)
-    return auction_snapshot(auction)
+    return {**auction_snapshot(auction), "viewers": viewers_count(str(auction.id))}
 
 
 class AuctionPatch(Schema):
     """The terms a pending auction's seller (or staff) may change; give only those to change."""
+
+    model_config = ConfigDict(extra="forbid")
 
     item: ItemPatch | None = None
     starting_price: Amount = None
@@ -224,6 +239,14 @@ class AuctionPatch(Schema):
     start_time: IsoTime | None = None
     end_time: IsoTime | None = None
     extension_seconds: StrictInt | None = None
+
+    @field_validator("item", mode="before")
+    @classmethod
+    def _item_is_an_object(cls, value: object) -> object:
+        # Ninja would read any other value's (missing) attributes as an empty change.
+        if value is not None and not isinstance(value, dict):
+            raise ValueError('must be an object, e.g. {"name": "Brass lamp"}')
+        return value
 
 
 @router.patch(
@@ -262,10 +285,13 @@ def _etag(version: int) -> str:
     return f'"{version}"'
 
 
-def _if_match(request: HttpRequest) -> int:
+def _if_match(request: HttpRequest) -> int | None:
+    """The version If-Match names; None for `*` (any version: RFC 9110 §13.1.1)."""
     header = request.headers.get("If-Match")
     if header is None:
         raise HttpError(428, "Send the ETag of your last GET of this auction as If-Match.")
+    if header.strip() == "*":
+        return None
     match = re.fullmatch(r'\s*(?:W/)?"(\d{1,19})"\s*', header)
     if match is None:
         raise DomainError(

@@ -12,7 +12,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.operation import Operation
 
-from api import auctions, bids, catalogue
+from api import auctions, bids, catalogue, notifications
 from api.auth import api_auth
 from api.base import (
     METHOD_NOT_ALLOWED,
@@ -197,3 +197,6 @@ api.add_router("/auctions/", auctions.router)
 api.add_router("/auctions/", bids.router)
 api.add_router("/items/", catalogue.items)
 api.add_router("/categories/", catalogue.categories)
+api.add_router("/auctions/", notifications.watch)
+api.add_router("/watchlist/", notifications.watched)
+api.add_router("/notifications/", notifications.notifications)

@@ -9,11 +9,22 @@ from uuid import UUID
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Case, F, IntegerField, Prefetch, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 
+from accounts.models import User
 from auctions.errors import NotFound
 from auctions.formats import iso, money
-from auctions.models import SEARCH_CONFIG, Auction, AuctionEvent, AuctionStatus, Category, ItemImage
+from auctions.models import (
+    OPEN_STATUSES,
+    SEARCH_CONFIG,
+    Auction,
+    AuctionEvent,
+    AuctionStatus,
+    Category,
+    ItemImage,
+)
+from notifications.models import Watch
 
 
 def db_now() -> datetime:
@@ -166,3 +177,28 @@ def event_list(
     """Stored events of an auction with seq > since_seq, in seq order."""
     events = AuctionEvent.objects.filter(auction_id=auction_id, seq__gt=since_seq).order_by("seq")
     return list(events[:limit] if limit else events)
+
+
+def auction_must_exist(*, auction_id: UUID) -> None:
+    """Nothing if the auction exists; NotFound if it does not."""
+    if not Auction.objects.filter(id=auction_id).exists():
+        raise NotFound()
+
+
+def watchlist(*, user: User) -> QuerySet[Auction]:
+    """The auctions `user` watches (spec §8): open ones first, ending soonest first; then
+    the closed ones, the most recently ended first."""
+    closed = Case(
+        When(status__in=OPEN_STATUSES, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    open_end = Case(When(status__in=OPEN_STATUSES, then=F("end_time")), default=None)
+    return (
+        auctions_with_people()
+        .filter(id__in=Watch.objects.filter(user=user).values("auction_id"))
+        .order_by(
+            closed,
+            open_end.asc(nulls_last=True),
+            Coalesce("ended_at", "end_time").desc(),
+            "id",
+        )
+    )

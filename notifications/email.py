@@ -4,7 +4,8 @@ Beat runs `emails_send_pending` every few seconds. It claims due rows (`pending`
 `sending`, committed, SKIP LOCKED so workers share the work), sends them over one SMTP
 connection, and marks each `sent`, `skipped` (no address, or the kind is off) or `failed`
 (the server refused it for good). A server that is down or answers "try later" puts the
-row back to `pending` with a growing wait: mail is delayed, never dropped. A worker that
+row back to `pending` with a growing wait: mail is delayed, never dropped (a recipient the
+server defers for now waits alone; the rest of the batch goes on). A worker that
 dies between claiming and marking leaves its rows `sending`: sending them again could
 send them twice, so they stay (visible to staff) rather than break "at most once".
 """
@@ -93,6 +94,10 @@ def emails_send_pending(*, limit: int = BATCH) -> int:
                 try:
                     state = _send_one(mail, notification)
                 except _Later as later:
+                    if later.this_one_only:
+                        # The server is there but defers this recipient: the rest go on.
+                        _release([notification], later.reason, what="a recipient deferred")
+                        continue
                     _release(claimed[index:], later.reason)
                     return sent
                 _mark(notification, state)
@@ -106,8 +111,9 @@ def emails_send_pending(*, limit: int = BATCH) -> int:
 
 
 class _Later(Exception):
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, this_one_only: bool = False) -> None:
         self.reason = reason
+        self.this_one_only = this_one_only
 
 
 def _claim(limit: int) -> list[Notification]:
@@ -138,7 +144,7 @@ def _send_one(mail: Any, notification: Notification) -> EmailState:
         if all(code >= 500 for code in codes):
             logger.warning("mail for notification %s refused: %s", notification.id, exc)
             return EmailState.FAILED
-        raise _Later(str(exc)) from exc
+        raise _Later(str(exc), this_one_only=True) from exc
     except smtplib.SMTPResponseException as exc:
         if exc.smtp_code >= 500:
             logger.warning("mail for notification %s refused: %s", notification.id, exc)
@@ -186,7 +192,9 @@ def _mark(notification: Notification, state: EmailState) -> None:
     Notification.objects.filter(id=notification.id).update(email_state=state)
 
 
-def _release(notifications: list[Notification], reason: str) -> None:
+def _release(
+    notifications: list[Notification], reason: str, *, what: str = "mail server unavailable"
+) -> None:
     """Back to `pending`, each to be tried again after its next wait."""
     now = timezone.now()
     for notification in notifications:
@@ -198,7 +206,8 @@ def _release(notifications: list[Notification], reason: str) -> None:
         )
     if notifications:
         logger.warning(
-            "mail server unavailable (%s): %d e-mail(s) wait, next attempt in %d s",
+            "%s (%s): %d e-mail(s) wait, next attempt in %d s",
+            what,
             reason,
             len(notifications),
             retry_delay(notifications[0].email_attempts + 1).total_seconds(),

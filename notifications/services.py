@@ -21,7 +21,7 @@ from uuid import UUID
 
 import psycopg
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import Now
 
 from accounts.models import User
@@ -182,6 +182,14 @@ def notification_range(*, user_id: UUID, after: int, upto: int) -> list[Notifica
 
 def unread_count(*, user: User) -> int:
     return Notification.objects.filter(user=user, read_at__isnull=True).count()
+
+
+def header_counts(*, user: User) -> tuple[int, int]:
+    """(unread count, latest seq) for every page's header, in one query."""
+    counts = Notification.objects.filter(user=user).aggregate(
+        unread=Count("id", filter=Q(read_at__isnull=True)), latest=Max("seq")
+    )
+    return counts["unread"], counts["latest"] or 0
 
 
 def last_seq(*, user_id: UUID) -> int:

@@ -19,6 +19,7 @@ from auctions.selectors import auction_get, auction_list, auction_snapshot, db_n
 from auctions.services import auction_create, auction_edit_apply
 from bidding.rejections import REJECTION_TEXT
 from bidding.selectors import bid_history, own_bid
+from notifications.services import is_watching
 from pages.forms import AuctionCreateForm, AuctionEditForm, AuctionSearchForm
 
 HOME_LIST_LIMIT = 24
@@ -60,9 +61,11 @@ def auction_detail(request: HttpRequest, auction_id: UUID) -> HttpResponse:
         raise Http404("No such auction.") from exc
     user = request.user
     mine = None
+    watching = False
     if isinstance(user, User):
         with contextlib.suppress(NotFound):
             mine = own_bid(auction_id=auction.id, bidder=user)
+        watching = is_watching(user=user, auction_id=auction.id)
     context = {
         "auction": auction,
         "snapshot": auction_snapshot(auction),
@@ -74,6 +77,7 @@ def auction_detail(request: HttpRequest, auction_id: UUID) -> HttpResponse:
         and (user.id == auction.creator_id or user.is_staff),
         # The viewer's own max and standing: shown to them alone (spec §7, rule 7).
         "mine": mine,
+        "watching": watching,
         # A fresh id per drawn form, so resubmitting the same form places one bid.
         "request_id": f"form-{uuid.uuid4()}",
         "page": {

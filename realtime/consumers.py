@@ -1,9 +1,11 @@
-"""The WebSocket API (spec §2): the connection's protocol, and sending each event in order.
+"""The WebSocket API (spec §2, §8): the connection's protocol, and sending each stream in order.
 
-Messages in are parsed (realtime.protocol) and answered by calling the services; events
-out go through one `EventOrder` per subscription (realtime.ordering), which turns
-at-least-once publishing into every event exactly once, in seq order. Stored events are
-read through the process's shared reads (realtime.shared_reads), never on the live path.
+Messages in are parsed (realtime.protocol) and answered by calling the services. Two kinds
+of stream go out, both numbered by `seq`: each subscribed auction's events, and the signed-in
+user's notifications (followed from the moment the connection opens). Each goes through an
+`EventOrder` (realtime.ordering), which turns at-least-once publishing into every message
+exactly once, in seq order. Stored rows are read for replays and gap fills only (auction
+events through the process's shared reads, realtime.shared_reads), never on the live path.
 """
 
 import asyncio
@@ -27,13 +29,25 @@ from realtime.ordering import EventOrder
 from realtime.protocol import (
     AuctionMessage,
     ClientMessage,
+    Notifications,
     PlaceBid,
     ProtocolError,
     Subscribe,
     parse_client_message,
 )
-from realtime.publish import EVENT_MESSAGE_TYPE, auction_group
-from realtime.shared_reads import SharedReads
+from realtime.publish import (
+    EVENT_MESSAGE_TYPE,
+    NOTIFICATION_MESSAGE_TYPE,
+    auction_group,
+    user_group,
+)
+from realtime.shared_reads import (
+    Page,
+    SharedReads,
+    read_last_notification_seq,
+    read_notification_page,
+)
+from realtime.viewers import Presence
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +64,11 @@ MAX_SENT_WHILE_BLOCKED = 1000
 # How long an event that arrived ahead of a gap waits for the missing ones to arrive live
 # before they are read from the database: two commits' publishes often cross.
 GAP_GRACE_SECONDS = 0.05
+# The stream key of the user's notifications; every other key is an auction's id.
+NOTIFICATIONS = "notifications"
+
+
+LIVE_MESSAGE_TYPES = frozenset({EVENT_MESSAGE_TYPE, NOTIFICATION_MESSAGE_TYPE})
 
 
 def _dump(message: dict[str, Any]) -> str:
@@ -65,8 +84,9 @@ class AuctionConsumer(AsyncWebsocketConsumer):
     reads = SharedReads()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # Per auction followed: its delivery order, and the task that fills a gap from the
-        # database if the gap does not close by itself.
+        # Per stream followed (each subscribed auction by its id, and NOTIFICATIONS): its
+        # delivery order, and the task that fills a gap from the database if the gap does
+        # not close by itself.
         self.orders: dict[str, EventOrder] = {}
         self.gap_fills: dict[str, asyncio.Task[None]] = {}
         # Live events that arrived while a client message was being handled wait here.
@@ -74,6 +94,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         self.deferred_events: list[dict[str, Any]] = []
         # Under daphne, messages are written as frames straight to the connection.
         self.direct: DirectTextSender | None = None
+        # Auctions this connection is counted as a viewer of (spec §8, realtime.viewers).
+        self.viewing: set[str] = set()
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -99,6 +121,20 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         self.direct = DirectTextSender.behind(self.base_send)
         if hasattr(self.channel_layer, "take_live"):
             self.channel_layer.take_live(self.channel_name, self.take_live_event)
+        await self.follow_notifications()
+
+    async def follow_notifications(self) -> None:
+        """Deliver the user's notifications from now on (spec §8): join their group, then
+        read the latest seq, so one committed meanwhile arrives live or by a gap fill."""
+        assert self.user is not None
+        try:
+            await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
+        except Exception:
+            logger.warning("following notifications failed; closing the connection", exc_info=True)
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
+        latest = await read_last_notification_seq(self.user.id)
+        self.orders[NOTIFICATIONS] = EventOrder(last_sent=latest)
 
     async def disconnect(self, code: int) -> None:
         self.window.detach()
@@ -106,22 +142,33 @@ class AuctionConsumer(AsyncWebsocketConsumer):
 
     async def leave_all(self) -> None:
         """Leave every group this connection joined. Never raises."""
-        auction_ids = list(self.orders)
+        self.unview_all()
+        keys = list(self.orders)
         self.orders.clear()
-        for auction_id in auction_ids:
-            self.forget_gap(auction_id)
+        for key in keys:
+            self.forget_gap(key)
             try:
-                await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
+                await self.channel_layer.group_discard(self.group_of(key), self.channel_name)
             except Exception:
-                logger.warning("leaving the group of auction %s failed", auction_id, exc_info=True)
+                logger.warning("leaving the group %s failed", self.group_of(key), exc_info=True)
+
+    def group_of(self, key: str) -> str:
+        """The channel-layer group a stream's live messages come from."""
+        if key == NOTIFICATIONS:
+            assert self.user is not None
+            return user_group(self.user.id)
+        return auction_group(key)
+
+    def subscription_count(self) -> int:
+        return len(self.orders) - (NOTIFICATIONS in self.orders)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' own dispatch closes stale database connections before every handler,
         # a hop to its one sync thread per message. Nothing here touches the database on
         # the event loop: live events never do, and every query runs in `in_db_thread`,
         # which closes stale connections in its own thread. So no handler needs the hop.
-        if message["type"] == EVENT_MESSAGE_TYPE:
-            await self.auction_event(message)
+        if message["type"] in LIVE_MESSAGE_TYPES:
+            await self.live_message(message)
             return
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -133,17 +180,17 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             await handler(message)
         finally:
             while self.deferred_events:
-                await self.auction_event(self.deferred_events.pop(0))
+                await self.live_message(self.deferred_events.pop(0))
             self.handling_client = False
 
     async def take_live_event(self, message: dict[str, Any]) -> None:
-        """The layer's direct fan-out hands this connection a live event (layers.py)."""
+        """The layer's direct fan-out hands this connection a live message (layers.py)."""
         if self.handling_client:
             self.deferred_events.append(message)
             return
         # A failed send means the client is gone; daphne tells the consumer so, and it ends.
         with contextlib.suppress(StopConsumer):
-            await self.auction_event(message)
+            await self.live_message(message)
 
     # Client → server
 
@@ -169,7 +216,10 @@ class AuctionConsumer(AsyncWebsocketConsumer):
 
     async def on_subscribe(self, message: Subscribe) -> None:
         auction_id = str(message.auction_id)
-        if auction_id not in self.orders and len(self.orders) >= settings.WS_MAX_SUBSCRIPTIONS:
+        if (
+            auction_id not in self.orders
+            and self.subscription_count() >= settings.WS_MAX_SUBSCRIPTIONS
+        ):
             raise ProtocolError(
                 Code.TOO_MANY_SUBSCRIPTIONS,
                 f"At most {settings.WS_MAX_SUBSCRIPTIONS} subscriptions per connection.",
@@ -190,6 +240,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             if auction_id not in self.orders:
                 await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
             raise ProtocolError(error.code, error.message, message.request_id) from error
+        # The snapshot is shared with other subscribers: the count goes into a copy.
+        snapshot = {**snapshot, "viewers": await self.view(auction_id)}
         await self.reply("subscribed", message.request_id, auction_id=auction_id, data=snapshot)
         # A since_seq ahead of the auction (a client's mistake) replays nothing and must
         # not hide the events still to come.
@@ -206,12 +258,27 @@ class AuctionConsumer(AsyncWebsocketConsumer):
     async def on_unsubscribe(self, message: AuctionMessage) -> None:
         auction_id = str(message.auction_id)
         self.forget_gap(auction_id)
+        self.unview(auction_id)
         if self.orders.pop(auction_id, None) is not None:
             try:
                 await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
             except Exception:  # Redis is away; the event stream is ignored from now on anyway
                 logger.warning("leaving the group of auction %s failed", auction_id, exc_info=True)
         await self.reply("unsubscribed", message.request_id, auction_id=auction_id)
+
+    async def on_notifications(self, message: Notifications) -> None:
+        """Replay the stored notifications after since_seq, then go on live (spec §8).
+
+        There is no reply: the replayed `notification` messages are the answer. A since_seq
+        ahead of the latest replays nothing and hides nothing still to come.
+        """
+        if NOTIFICATIONS not in self.orders:
+            return  # the connection is closing: following notifications failed
+        assert self.user is not None
+        latest = await read_last_notification_seq(self.user.id)
+        self.forget_gap(NOTIFICATIONS)
+        order = self.orders[NOTIFICATIONS] = EventOrder(last_sent=min(message.since_seq, latest))
+        await self.send_stored(NOTIFICATIONS, order, upto=latest)
 
     async def on_place_bid(self, message: PlaceBid) -> None:
         await self.offer(message, amount=message.amount, max_amount=message.max_amount)
@@ -255,60 +322,85 @@ class AuctionConsumer(AsyncWebsocketConsumer):
 
     # Server → subscribers
 
-    async def auction_event(self, event: dict[str, Any]) -> None:
-        auction_id = event["auction_id"]
-        order = self.orders.get(auction_id)
+    async def live_message(self, message: dict[str, Any]) -> None:
+        """An auction event or a notification, published to a group this connection is in."""
+        key = (
+            NOTIFICATIONS if message["type"] == NOTIFICATION_MESSAGE_TYPE else message["auction_id"]
+        )
+        order = self.orders.get(key)
         if order is None:
             return  # not subscribed (any more)
-        order.offer(event["seq"], event["text"])
-        await self.deliver(auction_id, order)
-        if order.missing() is not None and auction_id not in self.gap_fills:
-            self.gap_fills[auction_id] = asyncio.create_task(self.fill_gap_later(auction_id, order))
+        order.offer(message["seq"], message["text"])
+        await self.deliver(key, order)
+        if order.missing() is not None and key not in self.gap_fills:
+            self.gap_fills[key] = asyncio.create_task(self.fill_gap_later(key, order))
 
-    async def deliver(self, auction_id: str, order: EventOrder) -> None:
-        """Send every event that is next in order, while this is still the subscription."""
-        while self.orders.get(auction_id) is order and (text := order.take_next()) is not None:
+    async def deliver(self, key: str, order: EventOrder) -> None:
+        """Send every message that is next in order, while this is still the subscription."""
+        while self.orders.get(key) is order and (text := order.take_next()) is not None:
             await self.send_counted(text)
-        task = self.gap_fills.get(auction_id)
+        task = self.gap_fills.get(key)
         if order.missing() is None and task is not None and task is not asyncio.current_task():
-            del self.gap_fills[auction_id]
+            del self.gap_fills[key]
             task.cancel()
 
-    async def fill_gap_later(self, auction_id: str, order: EventOrder) -> None:
+    async def fill_gap_later(self, key: str, order: EventOrder) -> None:
         """Read the events of a gap that stayed open for GAP_GRACE_SECONDS."""
         try:
             await asyncio.sleep(GAP_GRACE_SECONDS)
-            while self.orders.get(auction_id) is order and (gap := order.missing()) is not None:
+            while self.orders.get(key) is order and (gap := order.missing()) is not None:
                 after, upto = gap
-                await self.send_stored(auction_id, order, upto=upto)
+                await self.send_stored(key, order, upto=upto)
                 if order.last_sent == after:
                     await asyncio.sleep(GAP_GRACE_SECONDS)  # not stored yet: look again
         except asyncio.CancelledError:
             raise
         except Exception:
-            logger.warning("filling a gap of auction %s failed", auction_id, exc_info=True)
+            logger.warning("filling a gap of stream %s failed", key, exc_info=True)
         finally:
-            if self.gap_fills.get(auction_id) is asyncio.current_task():
-                del self.gap_fills[auction_id]
+            if self.gap_fills.get(key) is asyncio.current_task():
+                del self.gap_fills[key]
 
-    def forget_gap(self, auction_id: str) -> None:
-        task = self.gap_fills.pop(auction_id, None)
+    def forget_gap(self, key: str) -> None:
+        task = self.gap_fills.pop(key, None)
         if task is not None:
             task.cancel()
 
-    async def send_stored(self, auction_id: str, order: EventOrder, upto: int) -> None:
-        """Send stored events after the last one sent, up to seq `upto`.
+    async def send_stored(self, key: str, order: EventOrder, upto: int) -> None:
+        """Send stored rows after the last one sent, up to seq `upto`.
 
-        Used by subscribe's replay and by gap fills; an event something else sent while
-        a page was being read is dropped by the order, never sent twice.
+        Used by replays and by gap fills; a message something else sent while a page was
+        being read is dropped by the order, never sent twice.
         """
-        while self.orders.get(auction_id) is order and order.last_sent < upto:
-            page = await self.reads.page(UUID(auction_id), order.last_sent, upto)
+        while self.orders.get(key) is order and order.last_sent < upto:
+            page = await self.read_stored(key, order.last_sent, upto)
             for seq, text in page:
                 order.offer(seq, text)
-            await self.deliver(auction_id, order)
+            await self.deliver(key, order)
             if len(page) < self.reads.page_size:
                 return
+
+    async def read_stored(self, key: str, after: int, upto: int) -> Page:
+        if key == NOTIFICATIONS:
+            assert self.user is not None
+            return await read_notification_page(self.user.id, after, upto, self.reads.page_size)
+        return await self.reads.page(UUID(key), after, upto)
+
+    # Viewers (spec §8): this connection counted in the live counts of what it follows
+
+    async def view(self, auction_id: str) -> int:
+        """Count this connection as a viewer of the auction; the count for its snapshot."""
+        self.viewing.add(auction_id)
+        return await Presence.current().join(auction_id, self)
+
+    def unview(self, auction_id: str) -> None:
+        if auction_id in self.viewing:
+            self.viewing.discard(auction_id)
+            Presence.current().leave(auction_id, self)
+
+    def unview_all(self) -> None:
+        for auction_id in list(self.viewing):
+            self.unview(auction_id)
 
     # Sending
 

@@ -9,7 +9,9 @@ from auctions.formats import parse_json
 from bidding.services import check_request_id
 
 # Fields each message type must or may carry, besides `type` and `request_id`.
-MESSAGE_TYPES = frozenset({"subscribe", "unsubscribe", "place_bid", "buy_now", "ping"})
+MESSAGE_TYPES = frozenset(
+    {"subscribe", "unsubscribe", "place_bid", "buy_now", "ping", "notifications"}
+)
 _MISSING = object()
 
 
@@ -49,6 +51,13 @@ class PlaceBid(AuctionMessage):
     max_amount: object = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notifications(ClientMessage):
+    """Replay the connection's user's notifications after `since_seq` (spec §8)."""
+
+    since_seq: int
+
+
 def parse_client_message(text: str) -> ClientMessage:
     try:
         body = parse_json(text)
@@ -68,6 +77,13 @@ def parse_client_message(text: str) -> ClientMessage:
         )
     if kind == "ping":
         return ClientMessage(type=kind, request_id=request_id)
+    if kind == "notifications":
+        since_seq = _since_seq(body, request_id)
+        if since_seq is None:
+            raise ProtocolError(
+                Code.INVALID_MESSAGE, "`since_seq` must be a whole number, 0 or more.", request_id
+            )
+        return Notifications(type=kind, request_id=request_id, since_seq=since_seq)
     auction_id = _auction_id(body, request_id)
     if kind == "subscribe":
         return Subscribe(

@@ -8,8 +8,9 @@ enough for every earlier one to arrive too.
 
 That is what the sweeps (`events_publish_pending`, `notifications_publish_pending`, run by
 one periodic task) rely on: each takes the rows still unpublished after a short while,
-publishes the latest of each stream again, and marks them all published. The live path never writes to the database, and a
-publish lost to a Redis outage or a killed process is made good within seconds.
+publishes the latest of each stream again, and marks them all published. The live path
+never writes to the database, and a publish lost to a Redis outage or a killed process is
+made good within seconds.
 """
 
 import json

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from auctions.events import event_as_message
 from auctions.selectors import auction_get, auction_snapshot, event_list
+from notifications.services import last_seq, notification_as_message, notification_range
 from realtime.db import in_db_thread
 
 # Replays and gap fills read stored events in pages of this size.
@@ -37,6 +38,23 @@ def read_page(auction_id: UUID, after: int, upto: int, page_size: int) -> Page:
     limit = min(page_size, upto - after)
     events = event_list(auction_id=auction_id, since_seq=after, limit=limit)
     return [(event.seq, _dump(event_as_message(event))) for event in events]
+
+
+@in_db_thread
+def read_notification_page(user_id: UUID, after: int, upto: int, page_size: int) -> Page:
+    """A user's notifications with after < seq <= upto, at most `page_size` of them.
+
+    One user's connections are few, so these reads are not shared.
+    """
+    notifications = notification_range(
+        user_id=user_id, after=after, upto=min(upto, after + page_size)
+    )
+    return [(n.seq, _dump(notification_as_message(n))) for n in notifications]
+
+
+@in_db_thread
+def read_last_notification_seq(user_id: UUID) -> int:
+    return last_seq(user_id=user_id)
 
 
 class SharedReads:

@@ -15,3 +15,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]  # noqa: F405
 # Close connections after each use: consumer tests run queries in executor threads.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+# Viewer counts (spec §8) tick once an hour here (the first tick an hour after the first
+# subscribe), so a test reading a connection's exact message sequence meets no `viewers`
+# message; snapshots still carry counts. Tests of viewer counts ask for a fast tick.
+VIEWERS_INTERVAL_SECONDS = 3600.0

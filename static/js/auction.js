@@ -111,6 +111,21 @@
     el.hidden = false;
   }
 
+  // Viewers (spec §8): connections following the auction now, on every server. Shown
+  // only while this page is live: the count is presence, stale once the socket drops.
+  function renderViewers(count) {
+    var el = $("viewers");
+    if (!el || typeof count !== "number") return;
+    setText("viewers-count", String(count));
+    el.setAttribute("data-count", String(count));
+    el.hidden = false;
+  }
+
+  function hideViewers() {
+    var el = $("viewers");
+    if (el) el.hidden = true;
+  }
+
   function hideBuyNow() {
     var buy = $("buy-form");
     if (buy) buy.hidden = true;
@@ -339,6 +354,7 @@
       switch (msg.type) {
         case "pong": onPong(msg); break;
         case "subscribed": applySubscribed(msg.data); break;
+        case "viewers": renderViewers(msg.count); break;
         case "bid_accepted": onBidAnswer(msg, true); break;
         case "bid_rejected": onBidAnswer(msg, false); break;
         case "error": if (msg.request_id && pending[msg.request_id]) onBidAnswer(msg, false); break;
@@ -347,6 +363,7 @@
     };
     socket.onclose = function (event) {
       $("live").hidden = true;
+      hideViewers();
       failPendingBids();
       if (event.code === 4401) return;  // not logged in (any more): no live updates
       setTimeout(connect, reconnectDelay);
@@ -355,6 +372,7 @@
   }
 
   function applySubscribed(data) {
+    renderViewers(data.viewers);
     // The snapshot is newer than the events a resume replays next; take its state only
     // when there is nothing to replay, so the history rows come from the events.
     if (data.seq <= state.lastSeq) {

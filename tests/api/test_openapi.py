@@ -16,6 +16,10 @@ ENDPOINTS = {
     "/api/items/": {"post"},
     "/api/items/{item_id}/images/": {"post"},
     "/api/categories/": {"get"},
+    "/api/auctions/{auction_id}/watch/": {"put", "delete"},
+    "/api/watchlist/": {"get"},
+    "/api/notifications/": {"get"},
+    "/api/notifications/read/": {"post"},
 }
 
 
@@ -65,6 +69,11 @@ def test_operations_have_readable_ids(schema):
         "create_item",
         "add_item_images",
         "list_categories",
+        "watch_auction",
+        "unwatch_auction",
+        "list_watchlist",
+        "list_notifications",
+        "mark_notifications_read",
     }
 
 
@@ -93,6 +102,32 @@ def test_list_parameters_are_documented(schema):
     assert by_name["limit"]["schema"]["maximum"] == 500
     events = schema["paths"]["/api/auctions/{auction_id}/events/"]["get"]["parameters"]
     assert "since_seq" in {p["name"] for p in events}
+
+
+def test_watchlist_and_notifications_carry_their_schemas(schema):
+    paths, schemas = schema["paths"], schema["components"]["schemas"]
+
+    def ref(response: dict) -> str:
+        return response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+
+    watch = paths["/api/auctions/{auction_id}/watch/"]
+    for method in ("put", "delete"):
+        assert set(watch[method]["responses"]) == {"204", "401", "403", "404"}
+        assert ref(watch[method]["responses"]["404"]) == "ErrorOut"
+    assert ref(paths["/api/watchlist/"]["get"]["responses"]["200"]) == "AuctionPage"
+    listing = paths["/api/notifications/"]["get"]
+    assert ref(listing["responses"]["200"]) == "NotificationPage"
+    assert ref(listing["responses"]["400"]) == "ErrorOut"
+    assert {p["name"] for p in listing["parameters"]} == {"since_seq", "limit", "offset"}
+    assert set(schemas["NotificationOut"]["required"]) == {
+        "seq", "kind", "auction_id", "created_at", "data", "read"
+    }  # fmt: skip
+    assert set(schemas["Kind"]["enum"]) == {
+        "outbid", "ending_soon", "won", "lost", "sold", "not_sold"
+    }  # fmt: skip
+    read = paths["/api/notifications/read/"]["post"]
+    assert ref(read["responses"]["200"]) == "ReadOut"
+    assert "upto_seq" in schemas["ReadIn"]["properties"]
 
 
 def test_docs_page_renders_without_login(client: Client):

@@ -50,6 +50,7 @@ SNAPSHOT_FIELDS = {
     "end_time",
     "seq",
     "winner",
+    "viewers",
 }
 BID_PLACED_FIELDS = {
     "bid_id",
@@ -149,6 +150,7 @@ class TestSubscribe:
             "end_time": iso(auction.end_time),
             "seq": 0,
             "winner": None,
+            "viewers": 1,
         }
 
     async def test_snapshot_shows_the_state_after_earlier_bids(
