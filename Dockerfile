@@ -13,7 +13,8 @@ RUN pip install -r requirements.txt
 
 COPY . .
 
-# Settings need these to import; collectstatic connects to neither server.
+# Static files (spec §6), hashed and compressed into STATIC_ROOT for WhiteNoise. Settings
+# need these to import; collectstatic connects to neither server.
 RUN SECRET_KEY=build-only-not-a-secret \
     DATABASE_URL=postgres://build:build@localhost:5432/build \
     REDIS_URL=redis://localhost:6379/0 \
@@ -23,4 +24,5 @@ RUN useradd --system --uid 10001 --no-create-home app
 USER app
 
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "auction_site.asgi:application"]
+# -v0: daphne's own access log off; the app logs one line per request (auction_site.access_log).
+CMD ["daphne", "-v0", "-b", "0.0.0.0", "-p", "8000", "auction_site.asgi:application"]

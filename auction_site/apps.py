@@ -3,11 +3,13 @@
 from typing import Any
 
 from django.apps import AppConfig
+from django.apps import apps as global_apps
 from django.apps.registry import Apps
 from django.db.models.signals import post_migrate
 
 
-def _install_periodic_tasks(sender: AppConfig, apps: Apps, **kwargs: Any) -> None:
+def _install_periodic_tasks(sender: AppConfig, apps: Apps = global_apps, **kwargs: Any) -> None:
+    # `migrate` passes the migrated state's apps; `flush` (between tests) passes none.
     from auction_site.periodic_tasks import periodic_tasks_install
 
     periodic_tasks_install(

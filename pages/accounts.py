@@ -1,5 +1,6 @@
 """Account pages: sign up, log in, log out, and API tokens (create, list, revoke)."""
 
+import math
 from uuid import UUID
 
 from django.contrib import messages
@@ -18,6 +19,9 @@ from pages.forms import ApiTokenForm, SignupForm
 
 # The session key that carries a new token to the one page that shows it.
 NEW_TOKEN_SESSION_KEY = "new_api_token"
+# Set on the request by the authentication backend when it refuses a login because of too
+# many failures: the seconds until it may be tried again (auction_site.login_throttle).
+LOGIN_RETRY_AFTER_ATTRIBUTE = "login_retry_after"
 
 
 class SiteLoginView(LoginView):
@@ -27,6 +31,22 @@ class SiteLoginView(LoginView):
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         response = super().form_valid(form)
         messages.success(self.request, f"Welcome back, {self.request.user.username}.")
+        return response
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        retry_after = getattr(self.request, LOGIN_RETRY_AFTER_ATTRIBUTE, None)
+        if not retry_after:
+            return super().form_invalid(form)
+        # The same answer whether the user exists or not: the count is per username typed.
+        minutes = math.ceil(retry_after / 60)
+        form.errors.clear()
+        form.add_error(
+            None,
+            "Too many failed attempts to log in with this username from your address. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+        )
+        response = self.render_to_response(self.get_context_data(form=form), status=429)
+        response["Retry-After"] = str(retry_after)
         return response
 
 
@@ -51,7 +71,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             password=form.cleaned_data["password1"],
             email=form.cleaned_data.get("email") or "",
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user)
         messages.success(request, f"Welcome, {user.username}! Your account is ready.")
         return redirect("auctions:home")
     return render(request, "accounts/signup.html", {"form": form})

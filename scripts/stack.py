@@ -20,6 +20,9 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = REPO_ROOT / ".local"
+# `run` writes the URLs of the servers it started here, for `manage.py` in other shells
+# (auction_site/settings/base.py reads it), and removes it when it stops them.
+RUN_ENV_FILE = REPO_ROOT / ".run" / "env"
 
 DEFAULT_PG_PORT = 54329
 DEFAULT_REDIS_PORT = 63799
@@ -502,7 +505,8 @@ def export_servers(env: dict[str, str], pg: Postgres | None, redis: Redis | None
         env["STACK_REDIS_CONF"] = str(redis.conf_file)
 
 
-def start_persistent_postgres(cleanup: contextlib.ExitStack) -> Postgres:
+def start_persistent_postgres(cleanup: contextlib.ExitStack) -> tuple[Postgres, bool]:
+    """The server in .local/postgres, and whether this invocation started it."""
     root = LOCAL_DIR / "postgres"
     password_file = root / "superuser-password"
     pg = Postgres(bin_dir=find_pg_bin_dir(), root=root, account=postgres_account())
@@ -514,15 +518,16 @@ def start_persistent_postgres(cleanup: contextlib.ExitStack) -> Postgres:
         pg.initialize(auth="scram-sha-256", password_file=password_file)
     # A server another `stack.py run` started (the running service, say) is used and left
     # running: only the invocation that started a server stops it.
-    if pg.is_running():
-        pg.port = pg.running_port()
-        log(f"PostgreSQL is already running on port {pg.port}; using it")
-    else:
+    started = not pg.is_running()
+    if started:
         pg.port = choose_port("PG_PORT", DEFAULT_PG_PORT)
         cleanup.callback(pg.stop)
         pg.start()
+    else:
+        pg.port = pg.running_port()
+        log(f"PostgreSQL is already running on port {pg.port}; using it")
     pg.wait_ready()
-    return pg
+    return pg, started
 
 
 def ensure_app_database(pg: Postgres, password: str) -> None:
@@ -534,35 +539,95 @@ def ensure_app_database(pg: Postgres, password: str) -> None:
         pg.query(f"CREATE DATABASE {APP_DB} OWNER {APP_USER}")
 
 
-def start_persistent_redis(cleanup: contextlib.ExitStack) -> Redis:
+def start_persistent_redis(cleanup: contextlib.ExitStack) -> tuple[Redis, bool]:
+    """The server in .local/redis, and whether this invocation started it."""
     redis = Redis(server=find_redis_server(), directory=LOCAL_DIR / "redis", persistent=True)
-    if redis.running_pid() is not None:
-        redis.port = redis.configured_port()
-        log(f"Redis is already running on port {redis.port}; using it")
-    else:
+    started = redis.running_pid() is None
+    if started:
         redis.port = choose_port("REDIS_PORT", DEFAULT_REDIS_PORT)
         cleanup.callback(redis.stop)
         redis.start()
+    else:
+        redis.port = redis.configured_port()
+        log(f"Redis is already running on port {redis.port}; using it")
     redis.wait_ready()
-    return redis
+    return redis, started
+
+
+# --- the state file ----------------------------------------------------------
+
+
+def run_env_owner(path: Path) -> int | None:
+    """The pid of the `stack.py run` that wrote the state file, if it is still running."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, _, value = line.partition("=")
+        if name == "STACK_RUN_PID" and value.strip().isdigit():
+            pid = int(value)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return None
+            except PermissionError:
+                pass
+            return pid
+    return None
+
+
+def write_run_env(path: Path, urls: dict[str, str]) -> None:
+    """Record the servers' URLs (mode 0600: the database password is in one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# The servers `scripts/stack.py run` started, for manage.py in other shells.",
+        "# Removed when it stops them; ignored once its process is gone. Do not edit.",
+        f"STACK_RUN_PID={os.getpid()}",
+        *(f"{name}={url}" for name, url in urls.items()),
+    ]
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write("\n".join(lines) + "\n")
+    os.replace(temporary, path)
+
+
+def remove_run_env(path: Path) -> None:
+    """Remove the state file, unless another invocation has written it since."""
+    if run_env_owner(path) == os.getpid():
+        path.unlink(missing_ok=True)
+
+
+def publish_run_env(cleanup: contextlib.ExitStack, urls: dict[str, str], started: bool) -> None:
+    """Write the state file when this invocation started a server (or its writer is gone);
+    it is removed before the servers stop (the cleanup stack runs last-in, first-out)."""
+    if not urls:
+        return
+    if started or run_env_owner(RUN_ENV_FILE) is None:
+        write_run_env(RUN_ENV_FILE, urls)
+        cleanup.callback(remove_run_env, RUN_ENV_FILE)
 
 
 def run_mode(command: list[str], cleanup: contextlib.ExitStack) -> int:
     """Persistent servers under .local/, unless the environment already names one."""
     env = dict(os.environ)
     pg = redis = None
+    urls: dict[str, str] = {}
+    pg_started = redis_started = False
     if has_database_url(env):
         log("DATABASE_URL/DB_URL is set; not starting PostgreSQL")
     else:
-        pg = start_persistent_postgres(cleanup)
+        pg, pg_started = start_persistent_postgres(cleanup)
         password = read_or_create_secret(LOCAL_DIR / "auction-db-password")
         ensure_app_database(pg, password)
-        env["DATABASE_URL"] = pg.url(APP_USER, password, APP_DB)
+        env["DATABASE_URL"] = urls["DATABASE_URL"] = pg.url(APP_USER, password, APP_DB)
     if has_redis_url(env):
         log("REDIS_URL/REDIS_ADDR is set; not starting Redis")
     else:
-        redis = start_persistent_redis(cleanup)
-        env["REDIS_URL"] = redis.url
+        redis, redis_started = start_persistent_redis(cleanup)
+        env["REDIS_URL"] = urls["REDIS_URL"] = redis.url
+    publish_run_env(cleanup, urls, started=pg_started or redis_started)
     export_servers(env, pg, redis)
     return run_command(command, env)
 
@@ -613,7 +678,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description=__doc__,
         usage="%(prog)s [--durable] {run,test} -- COMMAND [ARG...]",
         epilog="run: persistent servers in .local/ (PG_PORT, REDIS_PORT; an existing "
-        "DATABASE_URL/REDIS_URL is used instead). test: throwaway servers in a temp folder, "
+        "DATABASE_URL/REDIS_URL is used instead), their URLs in .run/env while it runs. "
+        "test: throwaway servers in a temp folder, "
         "PostgreSQL without fsync unless --durable.",
     )
     parser.add_argument("mode", choices=sorted(MODES))

@@ -2,10 +2,12 @@
 
 import os
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
+from urllib.parse import quote, urlsplit
 
 import django_stubs_ext
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -16,6 +18,34 @@ django_stubs_ext.monkeypatch()
 env = environ.Env()
 # Real environment variables win over the file; ENV_FILE names another file (or /dev/null).
 environ.Env.read_env(os.environ.get("ENV_FILE", BASE_DIR / ".env"), overwrite=False)
+
+
+def _read_run_state(path: Path) -> None:
+    """The URLs of the servers a running `scripts/run` started, so that `manage.py …` in
+    another shell finds them with nothing set by hand (spec §11).
+
+    scripts/stack.py writes the file (`.run/env`; RUN_ENV_FILE names another, or /dev/null)
+    and removes it when it stops the servers; one whose writer is no longer running is
+    ignored. A URL set in the environment or .env, under either of its names, wins.
+    """
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return
+    pairs = (line.partition("=") for line in lines if not line.startswith("#"))
+    values = {name.strip(): value.strip() for name, _, value in pairs}
+    try:
+        os.kill(int(values.get("STACK_RUN_PID", "")), 0)
+    except (ValueError, ProcessLookupError):
+        return
+    except PermissionError:
+        pass  # alive, someone else's
+    for name, aliases in (("DATABASE_URL", ("DB_URL",)), ("REDIS_URL", ("REDIS_ADDR",))):
+        if values.get(name) and not any(os.environ.get(n) for n in (name, *aliases)):
+            os.environ[name] = values[name]
+
+
+_read_run_state(Path(os.environ.get("RUN_ENV_FILE", BASE_DIR / ".run" / "env")))
 
 
 def _redis_url() -> str:
@@ -59,7 +89,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: one access line per request, static files included (auction_site.access_log).
+    "auction_site.access_log.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The pages' Content-Security-Policy (CONTENT_SECURITY_POLICY below).
+    "auction_site.csp.SiteCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -83,6 +117,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The unread notification count in every page's header (spec §8).
+                "pages.context.notifications",
             ],
         },
     },
@@ -123,6 +159,12 @@ DATABASES["default"].update(
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
+# Django's password check behind a limit: LOGIN_FAILURE_LIMIT failures per username and
+# client address in LOGIN_FAILURE_WINDOW_SECONDS, counted in Redis, then refusals (429 on
+# the login page) until the window ends; 0 turns it off (auction_site.login_throttle).
+AUTHENTICATION_BACKENDS = ["auction_site.login_throttle.ThrottledModelBackend"]
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=300)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -140,7 +182,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` puts them (a deployment step, spec §6).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 # Uploaded files (item photos, spec §9): the local media folder, served by the app itself
 # unless SERVE_MEDIA=0 (behind a proxy that serves MEDIA_ROOT at MEDIA_URL); or, when
@@ -167,7 +210,54 @@ if env.str("MEDIA_S3_BUCKET", default=""):
     }
 STORAGES = {
     "default": MEDIA_STORAGE,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # WhiteNoise's hashed, compressed files once `collectstatic` has run; until then (or for
+    # a file added since) plain names, which WhiteNoise serves from the source folders.
+    "staticfiles": {"BACKEND": "auction_site.static_storage.ManifestOrPlainStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+
+def _media_origins() -> list[str]:
+    """Where item photos come from when they are not on this site (img-src)."""
+    options: Any = MEDIA_STORAGE.get("OPTIONS", {})
+    urls = [MEDIA_URL, options.get("endpoint_url") or ""]
+    if domain := options.get("custom_domain"):
+        urls.append(f"https://{domain}")
+    elif (bucket := options.get("bucket_name")) and not options.get("endpoint_url"):
+        urls.append(f"https://{bucket}.s3.amazonaws.com")
+        if region := options.get("region_name"):
+            urls.append(f"https://{bucket}.s3.{region}.amazonaws.com")
+    origins = []
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            origins.append(f"{parts.scheme}://{parts.netloc}")
+    return origins
+
+
+# The pages' Content-Security-Policy (django-csp; auction_site.csp adds the page's own ws:
+# or wss: origin to connect-src). No inline script or style anywhere: scripts and styles
+# are files in static/. Photos may come from the media store; previews of a photo being
+# uploaded are blob: URLs. CSP_EXTRA_IMG_SRC adds image sources (a CDN, say).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [
+            SELF,
+            "data:",
+            "blob:",
+            *_media_origins(),
+            *env.list("CSP_EXTRA_IMG_SRC", default=[]),
+        ],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
 }
 
 REDIS_URL = _redis_url()
@@ -261,8 +351,13 @@ LOGGING = {
             "formatter": "json" if LOG_FORMAT == "json" else "text",
         }
     },
+    # Housekeeping that found nothing to do logs at DEBUG (spec §11; auction_site.logs).
+    "filters": {"quiet_housekeeping": {"()": "auction_site.logs.QuietHousekeeping"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        "celery.beat": {"filters": ["quiet_housekeeping"]},
+        "celery.worker.strategy": {"filters": ["quiet_housekeeping"]},
+        "celery.app.trace": {"filters": ["quiet_housekeeping"]},
     },
 }

@@ -24,7 +24,7 @@ DEMO_USERS = {
 
 def seed() -> str:
     out = StringIO()
-    call_command("seed_demo", stdout=out, stderr=StringIO())
+    call_command("seed_demo", "--demo-passwords", stdout=out, stderr=StringIO())
     return out.getvalue()
 
 

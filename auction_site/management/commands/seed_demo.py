@@ -1,12 +1,18 @@
-"""`manage.py seed_demo`: demo users, items, live auctions and bids; safe to run again."""
+"""`manage.py seed_demo`: demo users, items, live auctions and bids; safe to run again.
+
+The demo logins get the published passwords below only for the local demo: with
+`--demo-passwords` (scripts/run and docker-compose.yml pass it) or DEBUG on. Anywhere else
+each new login gets a random password, printed once.
+"""
 
 import io
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from PIL import Image, ImageColor, ImageDraw, ImageFont
 
@@ -18,7 +24,7 @@ from auctions.selectors import db_now
 from auctions.services import Upload, auction_create, item_create
 from bidding.services import bid_place
 
-# Published demo logins: the command prints them.
+# Published demo logins, for the local demo only (the README names them).
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin-demo-pass"
 DEMO_USERNAMES = ("alice", "bob", "carol")
@@ -169,26 +175,40 @@ class Command(BaseCommand):
         "creates nothing twice: it only reopens demo items whose auction has finished."
     )
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--demo-passwords",
+            action="store_true",
+            help="Give new demo logins the published passwords (the local demo only; also "
+            "with DEBUG on). Otherwise each gets a random password, printed once.",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        published = bool(options["demo_passwords"] or settings.DEBUG)
         with transaction.atomic():
-            created_users = self._users()
+            created_users = self._users(published)
             created_auctions, bids = self._auctions()
         open_count = Auction.objects.filter(
             item__in=self._demo_items(), status__in=OPEN_STATUSES
         ).count()
-        self._report(created_users, created_auctions, bids, open_count)
+        self._report(created_users, created_auctions, bids, open_count, published)
 
-    def _users(self) -> set[str]:
-        """Create the demo logins that are missing; existing users are left as they are."""
-        created = set()
+    def _users(self, published: bool) -> dict[str, str]:
+        """Create the demo logins that are missing (username → password); existing users are
+        left as they are."""
+
+        def password(known: str) -> str:
+            return known if published else secrets.token_urlsafe(12)
+
+        created = {}
         admin = User.objects.filter(username=ADMIN_USERNAME).first()
         if admin is None:
-            User.objects.create_superuser(username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
-            created.add(ADMIN_USERNAME)
+            created[ADMIN_USERNAME] = password(ADMIN_PASSWORD)
+            User.objects.create_superuser(username=ADMIN_USERNAME, password=created[ADMIN_USERNAME])
         for username in DEMO_USERNAMES:
             if not User.objects.filter(username=username).exists():
-                user_create(username=username, password=DEMO_PASSWORD)
-                created.add(username)
+                created[username] = password(DEMO_PASSWORD)
+                user_create(username=username, password=created[username])
         return created
 
     def _demo_items(self) -> list[Item]:
@@ -244,14 +264,25 @@ class Command(BaseCommand):
                     bids += 1
         return created, bids
 
-    def _report(self, created_users: set[str], auctions: int, bids: int, open_count: int) -> None:
+    def _report(
+        self,
+        created_users: dict[str, str],
+        auctions: int,
+        bids: int,
+        open_count: int,
+        published: bool,
+    ) -> None:
         # A wildcard bind address is not something a browser can open.
         host = "127.0.0.1" if settings.HOST in ("0.0.0.0", "::", "") else settings.HOST
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         site = f"http://{host}:{settings.PORT}/"
-        logins = [(ADMIN_USERNAME, ADMIN_PASSWORD, "  (staff: the admin)")]
-        logins += [(username, DEMO_PASSWORD, "") for username in DEMO_USERNAMES]
+        notes = {ADMIN_USERNAME: "  (staff: the admin)"}
+        unchanged = "(existed already: password not changed)"
+        logins = [
+            (username, created_users.get(username, unchanged), notes.get(username, ""))
+            for username in (ADMIN_USERNAME, *DEMO_USERNAMES)
+        ]
 
         out = self.stdout
         out.write(self.style.SUCCESS("Demo data ready."))
@@ -265,5 +296,5 @@ class Command(BaseCommand):
         out.write("  Logins (username / password):")
         for username, password, note in logins:
             out.write(f"    {username:<6} / {password}{note}")
-        if kept := sorted({username for username, _, _ in logins} - created_users):
-            out.write(f"  ({', '.join(kept)} existed already: their passwords were not changed.)")
+        if created_users and not published:
+            out.write("  The passwords are random and shown only this once: note them now.")
