@@ -334,6 +334,9 @@
     }
   }
 
+  // This page's socket carries the user's notifications as well: one socket per page.
+  var notices = window.siteNotifications ? window.siteNotifications.claim() : null;
+
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + "/ws/");
@@ -343,6 +346,8 @@
       // since_seq: everything after what this page shows (the first time, what the
       // server drew) comes before any live event, so nothing falls in between.
       send({ type: "subscribe", auction_id: page.auction_id, since_seq: state.lastSeq });
+      // The user's notifications come on this socket too (notifications.js shows them).
+      if (notices) send(notices.resumeMessage());
       ping();
       setTimeout(ping, 1000);
       setTimeout(ping, 3000);
@@ -350,6 +355,7 @@
     socket.onmessage = function (event) {
       var msg;
       try { msg = JSON.parse(event.data); } catch (e) { return; }
+      if (msg.type === "notification") { if (notices) notices.take(msg); return; }
       if (msg.auction_id && msg.auction_id !== page.auction_id) return;
       switch (msg.type) {
         case "pong": onPong(msg); break;

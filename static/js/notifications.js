@@ -2,7 +2,9 @@
 // follows nothing but the user's own stream: each new notification bumps the header's
 // unread count and shows a notice for a while. After a drop it reconnects and asks for the
 // ones after the last it saw ("notifications" with since_seq), so none is missed; the page
-// says where the stream stood when it was drawn (data-notification-seq).
+// says where the stream stood when it was drawn (data-notification-seq). A page with a live
+// socket of its own (the auction page) claims the stream instead: it sends resumeMessage()
+// when its socket opens and hands each notification to take(), and no second socket opens.
 (function () {
   "use strict";
 
@@ -58,6 +60,17 @@
     setTimeout(function () { item.remove(); }, NOTICE_SECONDS * 1000);
   }
 
+  var claimed = false;
+  window.siteNotifications = {
+    claim: function () {
+      claimed = true;
+      return {
+        resumeMessage: function () { return { type: "notifications", since_seq: lastSeq }; },
+        take: onNotification,
+      };
+    },
+  };
+
   function onNotification(msg) {
     if (typeof msg.seq !== "number" || msg.seq <= lastSeq) return;  // a repeat, or a replay of one seen
     lastSeq = msg.seq;
@@ -84,5 +97,10 @@
     };
   }
 
-  connect();
+  // Deferred scripts run while the document is "interactive", and all of them before
+  // DOMContentLoaded: by then a page's own socket has claimed the stream. (Added later to a
+  // finished page, as a test does, the script starts at once.)
+  function start() { if (!claimed) connect(); }
+  if (document.readyState === "complete") setTimeout(start, 0);
+  else document.addEventListener("DOMContentLoaded", start);
 })();

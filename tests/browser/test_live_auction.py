@@ -56,7 +56,7 @@ def test_a_bid_shows_up_in_the_other_browser_without_reloading(new_page, people)
     clicked = time.perf_counter()
     bid_via_page(alice_page, "120")
     bob_page.wait_for_function(
-        "document.getElementById('current-price').textContent === '120.00'", polling="raf"
+        "() => document.getElementById('current-price').textContent === '120.00'", polling="raf"
     )
     delay_ms = (time.perf_counter() - clicked) * 1000
     print(f"\n[browser] alice's bid reached bob's page in {delay_ms:.0f} ms")
@@ -85,7 +85,9 @@ def test_the_outbid_bidder_is_told(new_page, people):
 
     bid_via_page(alice_page, "110")
     alice_page.wait_for_selector("#bid-button[data-state=accepted]")
-    bob_page.wait_for_function("document.getElementById('current-price').textContent === '110.00'")
+    bob_page.wait_for_function(
+        "() => document.getElementById('current-price').textContent === '110.00'"
+    )
     assert bob_page.is_hidden("#outbid-notice")  # bob was not the highest: nothing to tell
 
     bid_via_page(bob_page, "130")
@@ -117,7 +119,8 @@ def test_a_rejected_bid_shows_its_reason(new_page, people):
     )
     bid_via_page(page, "12.345")
     page.wait_for_function(
-        "document.getElementById('bid-feedback').textContent.startsWith('Please enter an amount')"
+        "() => document.getElementById('bid-feedback')"
+        ".textContent.startsWith('Please enter an amount')"
     )
     assert Bid.objects.count() == 1
 
@@ -171,7 +174,9 @@ def test_soft_close_shows_extended(new_page, people):
     bid_place(auction_id=auction.id, bidder=bob, amount="100")
 
     page.wait_for_selector("#extended", state="visible")
-    page.wait_for_function("document.getElementById('countdown').textContent.includes('extended')")
+    page.wait_for_function(
+        "() => document.getElementById('countdown').textContent.includes('extended')"
+    )
     assert page.text_content("#countdown").startswith("Ends in 0m 5") or "1m" in page.text_content(
         "#countdown"
     )
@@ -200,7 +205,7 @@ def test_the_page_resumes_after_reconnect_with_since_seq(new_page, people):
     page.goto(f"/auctions/{auction.id}/")
     wait_live(page)
     bid_place(auction_id=auction.id, bidder=bob, amount="105")
-    page.wait_for_function("document.getElementById('bid-count').textContent === '1'")
+    page.wait_for_function("() => document.getElementById('bid-count').textContent === '1'")
 
     socket, server = connections[-1]
     server.close()
@@ -211,7 +216,7 @@ def test_the_page_resumes_after_reconnect_with_since_seq(new_page, people):
     bid_place(auction_id=auction.id, bidder=bob, amount="115")
 
     page.wait_for_function(
-        "document.getElementById('current-price').textContent === '115.00'", timeout=20_000
+        "() => document.getElementById('current-price').textContent === '115.00'", timeout=20_000
     )
     assert len(connections) == 2
     assert [m.get("since_seq") for m in subscribes] == [0, 1]

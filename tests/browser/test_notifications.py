@@ -76,3 +76,26 @@ def test_a_notice_made_while_the_page_loaded_is_not_lost(new_page):
     page.add_script_tag(url=page.get_attribute("script[src*=notifications]", "src"))
     wait_count(page, 1)
     assert page.locator(".live-notice[data-kind=outbid]").count() == 1
+
+
+def test_the_auction_page_carries_them_on_its_own_socket(new_page):
+    """The auction page's live socket brings the user's notifications too: one socket."""
+    seller, alice, bob = browser_user("seller"), browser_user("alice"), browser_user("bob")
+    shown, elsewhere = (
+        auction_create(creator=seller, item_name=name, starting_price="10", duration_seconds=3600)
+        for name in ("Shown lamp", "Other clock")
+    )
+    bid_place(auction_id=elsewhere.id, bidder=alice, amount="10")
+    page = new_page(alice)
+    sockets = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+    page.goto(f"/auctions/{shown.id}/")
+    page.wait_for_selector("#live", state="visible")
+
+    bid_place(auction_id=elsewhere.id, bidder=bob, amount="11")  # on another auction
+
+    wait_count(page, 1)
+    notice = page.wait_for_selector(".live-notice[data-kind=outbid]")
+    assert "Other clock" in notice.text_content()
+    assert page.text_content("#current-price") == "10.00"  # this auction's figures untouched
+    assert len(sockets) == 1, sockets

@@ -197,8 +197,10 @@ async def test_after_a_redis_restart_the_sweep_alone_brings_every_missed_event(
     await clients_close(observers)
 
 
+# Not strict: when the leaver's UNSUBSCRIBE happens to go out before the layer's connection
+# has noticed Redis is gone, nothing is left behind and the test passes (CI saw both).
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     reason=(
         "channels_redis 4.3.0 pub/sub layer: an UNSUBSCRIBE that fails while Redis is down "
         "(RedisSingleShardConnection.unsubscribe) leaves the channel in redis-py's "
