@@ -21,6 +21,7 @@ invariants checked in the database afterwards. Writes bench-results/bid_designs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -39,6 +40,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from unittest import mock
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -51,7 +53,11 @@ from bench.stack import IN_STACK_MARK, REPO_ROOT, app_env, log, run_inside_stack
 if TYPE_CHECKING:
     from accounts.models import User
 
-DESIGNS = ("old-statement", "engine")
+DESIGNS = ("old-statement", "engine", "engine-no-notices")
+# The engine as the product runs it, and the same with outbid notifications switched off
+# (an A/B of what recording and publishing them costs; spec §8, issue 13).
+ENGINE_DESIGNS = frozenset({"engine", "engine-no-notices"})
+DEFAULT_DESIGNS = "old-statement,engine"
 DEFAULT_CLIENTS = "1,8,32,128"
 MAX_CLIENTS = 160  # one connection each for the old design; the stack allows 200
 MAX_SECONDS = 10.0
@@ -428,17 +434,21 @@ class Context:
     engine_traces: TraceFiles | None
 
 
+def _no_notices(*args: object, **kwargs: object) -> list[object]:
+    return []
+
+
 def run_one(design: str, bidders: int, context: Context) -> dict[str, Any]:
     from bidding.services import batcher
 
     auction_id = new_auction(context.seller, f"{design} x{bidders}")
     identities = context.identities[:bidders]
-    traces = context.engine_traces if design == "engine" else None
-    if design != "engine" and context.trace_dir is not None:
+    traces = context.engine_traces if design in ENGINE_DESIGNS else None
+    if design not in ENGINE_DESIGNS and context.trace_dir is not None:
         traces = TraceFiles(context.trace_dir, f"old-x{bidders}")
     clients: list[Client] = []
     try:
-        if design == "engine":
+        if design in ENGINE_DESIGNS:
             engine_warm_up(context.seller, context.identities[0])
             clients += [EngineClient(auction_id, pair) for pair in identities]
         else:
@@ -447,11 +457,14 @@ def run_one(design: str, bidders: int, context: Context) -> dict[str, Any]:
         load = os.getloadavg()[0]
         marks = traces.mark() if traces else {}
         batches_before = len(batcher.batch_sizes)
-        tallies = drive(clients, context.plan)
+        with contextlib.ExitStack() as switches:
+            if design == "engine-no-notices":
+                switches.enter_context(mock.patch("bidding.services._notices", _no_notices))
+            tallies = drive(clients, context.plan)
     finally:
         for client in clients:
             client.close()
-    batch_sizes = batcher.batch_sizes[batches_before:] if design == "engine" else []
+    batch_sizes = batcher.batch_sizes[batches_before:] if design in ENGINE_DESIGNS else []
     counted = round_trips(traces, marks) if traces else None
 
     outcomes: Counter[str] = Counter()
@@ -486,26 +499,26 @@ def run_one(design: str, bidders: int, context: Context) -> dict[str, Any]:
         "errors": dict(errors.most_common(5)),
         "p50_ms": round(percentile(latencies, 0.50), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
-        "max_share": context.plan.max_share if design == "engine" else 0.0,
+        "max_share": context.plan.max_share if design in ENGINE_DESIGNS else 0.0,
         "invariants_ok": not problems,
         "problems": problems[:20],
         "loadavg_1m_before": round(load, 2),
         "auction_id": str(auction_id),
     }
     if counted is not None:
-        units = len(batch_sizes) if design == "engine" else n_decided
+        units = len(batch_sizes) if design in ENGINE_DESIGNS else n_decided
         run["round_trips"] = {
-            "per": "batch" if design == "engine" else "bid",
+            "per": "batch" if design in ENGINE_DESIGNS else "bid",
             "total": counted.total,
             "messages_sent": counted.messages_sent,
             "per_unit": round(counted.total / units, 3) if units else None,
             "per_decided_offer": round(counted.total / n_decided, 3) if n_decided else None,
         }
-        if design == "engine":
+        if design in ENGINE_DESIGNS:
             run["round_trips"]["per_transaction"] = {
                 str(k): v for k, v in sorted(counted.per_transaction.items())
             }
-    if design == "engine":
+    if design in ENGINE_DESIGNS:
         run["batches"] = batch_stats(batch_sizes)
     return run
 
@@ -613,7 +626,7 @@ def batch_stats(sizes: Sequence[int]) -> dict[str, Any]:
 
 
 HEADER = (
-    f"{'design':<15}{'bidders':>8}{'decided/s':>11}{'accepted/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
+    f"{'design':<19}{'bidders':>8}{'decided/s':>11}{'accepted/s':>12}{'p50 ms':>9}{'p99 ms':>9}"
     f"{'round trips':>16}{'batch mean/p50/p90/max':>25}  invariants"
 )
 
@@ -627,7 +640,7 @@ def row_text(run: dict[str, Any]) -> str:
         batches_text = f"{batches['mean']:.1f}/{batches['p50']}/{batches['p90']}/{batches['max']}"
     ok = "OK" if run["invariants_ok"] else "VIOLATED: " + "; ".join(run["problems"][:3])
     return (
-        f"{run['design']:<15}{run['bidders']:>8}{run['decided_per_s']:>11.0f}"
+        f"{run['design']:<19}{run['bidders']:>8}{run['decided_per_s']:>11.0f}"
         f"{run['accepted_per_s']:>12.0f}{run['p50_ms']:>9.2f}{run['p99_ms']:>9.2f}"
         f"{trips_text:>16}{batches_text:>25}  {ok}"
     )
@@ -667,6 +680,21 @@ def goals(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             verdict = "falls" if old_high < old_low else "does not fall"
             value += f"; today's {old_low:.0f}/s -> {old_high:.0f}/s ({verdict})"
         results.append({"goal": goal, "status": "PASS" if high >= low else "MISS", "value": value})
+    p99 = {(r["design"], r["bidders"]): r["p99_ms"] for r in runs}
+    for bidders in sorted({b for d, b in p99 if d == "engine-no-notices"}):
+        goal = f"at {bidders} bidders notifications add <= 10% to the bid p99"
+        with_, without = p99.get(("engine", bidders)), p99.get(("engine-no-notices", bidders))
+        if not with_ or not without:
+            results.append({"goal": goal, "status": "NOT MEASURED"})
+            continue
+        ratio = with_ / without
+        results.append(
+            {
+                "goal": goal,
+                "status": "PASS" if ratio <= 1.10 else "MISS",
+                "value": f"p99 {with_:.1f} ms with, {without:.1f} ms without = {ratio:.2f}x",
+            }
+        )
     return results
 
 
@@ -778,7 +806,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="share of the engine's offers that are maximum bids (0.5)",
     )
     parser.add_argument("--max-offers", type=int, default=50_000, help="per client and run (50000)")
-    parser.add_argument("--designs", default=",".join(DESIGNS), help="comma-separated")
+    parser.add_argument(
+        "--designs",
+        default=DEFAULT_DESIGNS,
+        help=f"comma-separated, of {', '.join(DESIGNS)} ({DEFAULT_DESIGNS})",
+    )
     parser.add_argument(
         "--fast-unsafe",
         action="store_true",
@@ -873,7 +905,8 @@ def measure(args: argparse.Namespace, context: Context, pg: dict[str, str]) -> i
         if result.get("batches", {}).get("count"):
             trips = result.get("round_trips", {}).get("per_transaction")
             print(
-                f"engine x{result['bidders']} batch sizes {result['batches']['histogram']}"
+                f"{result['design']} x{result['bidders']} batch sizes "
+                f"{result['batches']['histogram']}"
                 + (f"; round trips per transaction {trips}" if trips else "")
             )
     marks = goals(runs)
