@@ -28,6 +28,11 @@ FORBIDDEN = {
     # The admin reuses the pages' forms for auctions (one form, one set of checks).
     "staff": {"realtime", "api"} | PROJECT,
     "realtime": {"api", "pages", "staff"} | PROJECT,
+    # The client library for API clients speaks only the wire protocol.
+    "auction_client": {"infra", "accounts", "notifications", "auctions", "bidding"}
+    | ADAPTERS
+    | PROJECT
+    | SOCKETS,
 }
 
 

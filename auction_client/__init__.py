@@ -1,0 +1,1 @@
+"""A client library for the auction service's WebSocket API (docs/websocket.md)."""
