@@ -14,3 +14,8 @@ class RealtimeConfig(AppConfig):
 
         events_publisher_set(events_publish)
         notifications.publisher_set(notifications_publish)
+
+        from accounts.services import token_revoked
+        from realtime.publish import token_revocation_publish
+
+        token_revoked.connect(token_revocation_publish, dispatch_uid="realtime.token_revoked")

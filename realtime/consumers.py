@@ -38,6 +38,7 @@ from realtime.protocol import (
 from realtime.publish import (
     EVENT_MESSAGE_TYPE,
     NOTIFICATION_MESSAGE_TYPE,
+    TOKEN_REVOKED_MESSAGE_TYPE,
     auction_group,
     user_group,
 )
@@ -68,7 +69,9 @@ GAP_GRACE_SECONDS = 0.05
 NOTIFICATIONS = "notifications"
 
 
-LIVE_MESSAGE_TYPES = frozenset({EVENT_MESSAGE_TYPE, NOTIFICATION_MESSAGE_TYPE})
+LIVE_MESSAGE_TYPES = frozenset(
+    {EVENT_MESSAGE_TYPE, NOTIFICATION_MESSAGE_TYPE, TOKEN_REVOKED_MESSAGE_TYPE}
+)
 
 
 def _dump(message: dict[str, Any]) -> str:
@@ -324,6 +327,9 @@ class AuctionConsumer(AsyncWebsocketConsumer):
 
     async def live_message(self, message: dict[str, Any]) -> None:
         """An auction event or a notification, published to a group this connection is in."""
+        if message["type"] == TOKEN_REVOKED_MESSAGE_TYPE:
+            await self.token_revoked(message)
+            return
         key = (
             NOTIFICATIONS if message["type"] == NOTIFICATION_MESSAGE_TYPE else message["auction_id"]
         )
@@ -334,6 +340,14 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         await self.deliver(key, order)
         if order.missing() is not None and key not in self.gap_fills:
             self.gap_fills[key] = asyncio.create_task(self.fill_gap_later(key, order))
+
+    async def token_revoked(self, message: dict[str, Any]) -> None:
+        """The token this connection was opened with is revoked: it may not go on."""
+        if self.scope.get("api_token_id") != message["token_id"]:
+            return  # another token of the user's, or a session connection
+        logger.info("closing a connection whose API token was revoked")
+        await self.leave_all()
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     async def deliver(self, key: str, order: EventOrder) -> None:
         """Send every message that is next in order, while this is still the subscription."""

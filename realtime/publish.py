@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 # The channel-layer message types; consumers handle both in `live_message`.
 EVENT_MESSAGE_TYPE = "auction.event"
 NOTIFICATION_MESSAGE_TYPE = "user.notification"
+# To every connection of a user: the token named was revoked (its connections close, 4401).
+TOKEN_REVOKED_MESSAGE_TYPE = "user.token_revoked"
 
 
 def auction_group(auction_id: UUID | str) -> str:
@@ -111,6 +113,15 @@ def events_publish(events: Sequence[AuctionEvent]) -> bool:
 def notifications_publish(notifications: Sequence[Notification]) -> bool:
     """Publish notifications (in seq order per user), as `events_publish` does events."""
     return _publish(_notification_messages(notifications), "notification")
+
+
+def token_revocation_publish(*, user_id: UUID | str, token_id: str, **kwargs: Any) -> None:
+    """Tell the user's connections that a token was revoked (a `token_revoked` receiver).
+
+    At most once, unlike events: if Redis is away the connections stay open until they
+    next reconnect, when the token is refused."""
+    message = {"type": TOKEN_REVOKED_MESSAGE_TYPE, "token_id": token_id}
+    _publish([(user_group(user_id), message)], "token revocation")
 
 
 def _publish(outgoing: Outgoing, what: str) -> bool:

@@ -9,7 +9,7 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
-from accounts.services import api_token_user
+from accounts.services import api_token_check
 from realtime.db import in_db_thread
 
 
@@ -43,8 +43,12 @@ class TokenAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         token = bearer_token(scope)
         if token is not None:
-            user = await in_db_thread(api_token_user)(token=token)
-            scope = dict(scope, user=user or AnonymousUser())
+            record = await in_db_thread(api_token_check)(token=token)
+            if record is None:
+                scope = dict(scope, user=AnonymousUser())
+            else:
+                # The token's id: revoking it closes this connection (realtime.consumers).
+                scope = dict(scope, user=record.user, api_token_id=str(record.id))
         elif not any(name == b"origin" for name, _ in scope.get("headers", [])):
             scope = dict(scope, user=AnonymousUser())
         return await super().__call__(scope, receive, send)

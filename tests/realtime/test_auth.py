@@ -200,3 +200,48 @@ async def test_a_session_cookie_without_origin_is_not_enough(handshake, alice_co
     client, accepted, _ = await handshake("/ws/", [alice_cookie])
     assert accepted
     assert await client.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+
+
+class TestRevokingATokenClosesItsConnections:
+    """Spec §11: a revoked token's open connections end within seconds, with 4401; the
+    user's other connections (other tokens, the browser's session) go on."""
+
+    @staticmethod
+    @database_sync_to_async
+    def revoke(user: User, token: str) -> bool:
+        from django.db import transaction
+
+        from accounts.services import api_token_revoke
+
+        record = ApiToken.objects.get(user=user, prefix=token[:8])
+        with transaction.atomic():  # the connections hear of it once this commits
+            return api_token_revoke(user=user, token_id=str(record.id))
+
+    async def test_only_the_revoked_tokens_connections_close(
+        self, connect, handshake, token_for, alice, alice_cookie
+    ):
+        revoked_token, kept_token = (
+            await database_sync_to_async(token_for)(alice),
+            await database_sync_to_async(token_for)(alice),
+        )
+        revoked_a, revoked_b = await connect(revoked_token), await connect(revoked_token)
+        kept = await connect(kept_token)
+        browser, accepted, _ = await handshake("/ws/", [SAME_SITE, alice_cookie])
+        assert accepted
+
+        assert await self.revoke(alice, revoked_token)
+
+        for client in (revoked_a, revoked_b):
+            assert await receive_frame(client) == CLOSED_UNAUTHENTICATED
+        for client in (kept, browser):
+            await assert_alive(client)
+
+    async def test_a_revocation_of_another_users_token_closes_nothing_of_ours(
+        self, connect, token_for, alice, bob
+    ):
+        alices = await connect(await database_sync_to_async(token_for)(alice))
+        bobs_token = await database_sync_to_async(token_for)(bob)
+        bobs = await connect(bobs_token)
+        assert await self.revoke(bob, bobs_token)
+        assert await receive_frame(bobs) == CLOSED_UNAUTHENTICATED
+        await assert_alive(alices)
