@@ -6,7 +6,7 @@ from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.static import serve
 
 from api.site import api, api_not_found
-from auction_site import health
+from auction_site import health, metrics
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     re_path(r"^api/(?P<path>.*)$", api_not_found),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics, name="metrics"),
     # Pages (spec §4).
     path("", include("pages.urls")),
 ]

@@ -16,6 +16,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from auctions.models import Auction, AuctionStatus
 from auctions.notices import ending_soon_notice
@@ -23,6 +24,7 @@ from auctions.schedule_index import Kind, claim_ack, schedule_index_missing, sch
 from auctions.selectors import db_now
 from auctions.services import auction_close, auction_start
 from infra.locks import redis_lock
+from infra.metrics import SCHEDULE_LATENESS_SECONDS
 from infra.redis import redis_client
 from notifications.models import Kind as NotificationKind
 from notifications.models import Notification, Watch
@@ -45,6 +47,8 @@ def scheduled_start_run(auction_id: str) -> bool:
     if auction and auction["status"] == AuctionStatus.PENDING:
         _wait_until(auction["start_time"])
         started = auction_start(auction_id=UUID(auction_id))
+        if started:
+            _observe_lateness("start", auction["start_time"])
         if not started:
             _reindex("start", auction_id, auction["start_time"])
     claim_ack("start", auction_id)
@@ -66,11 +70,18 @@ def scheduled_end_run(auction_id: str) -> bool:
         if auction and auction["status"] == AuctionStatus.ACTIVE:
             _wait_until(auction["end_time"])
             ended = auction_close(auction_id=UUID(auction_id))
+            if ended:
+                _observe_lateness("end", auction["end_time"])
             if not ended:
                 end_time = Auction.objects.values_list("end_time", flat=True).get(id=auction_id)
                 _reindex("end", auction_id, end_time)
         claim_ack("end", auction_id)
         return ended
+
+
+def _observe_lateness(transition: str, due: datetime) -> None:
+    late = (timezone.now() - due).total_seconds()
+    SCHEDULE_LATENESS_SECONDS.labels(transition).observe(max(late, 0.0))
 
 
 def _wait_until(moment: datetime) -> None:

@@ -15,6 +15,7 @@ batch order, so it delays neither the answers nor the next batch.
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from typing import Generic, TypeVar
 from uuid import UUID
 
 from django.db import close_old_connections
+
+from infra.metrics import BID_DECISION_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +54,8 @@ class OfferBatcher(Generic[Request, Result]):
         self._max_batch = max_batch
         self._lock = threading.Lock()
         # An auction has a queue exactly while a thread is draining it.
-        self._queues: dict[UUID, list[tuple[Request, Future[Result]]]] = {}
+        # Per auction: the offers waiting, each with its future and when it was submitted.
+        self._queues: dict[UUID, list[tuple[Request, Future[Result], float]]] = {}
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bids")
         self._after = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bids-after")
         # Sizes of the batches decided, for the benchmark.
@@ -64,7 +68,7 @@ class OfferBatcher(Generic[Request, Result]):
             start = queue is None
             if queue is None:
                 queue = self._queues[auction_id] = []
-            queue.append((request, future))
+            queue.append((request, future, time.perf_counter()))
         if start:
             self._executor.submit(self._drain, auction_id)
         return future
@@ -87,12 +91,14 @@ class OfferBatcher(Generic[Request, Result]):
             self.batch_sizes.append(len(batch))
             close_old_connections()  # as Django does around a request
             try:
-                decided = self._decide(auction_id, [request for request, _ in batch])
+                decided = self._decide(auction_id, [request for request, _, _ in batch])
             except BaseException as exc:  # every waiter learns of it; the next batch goes on
-                for _, future in batch:
+                for _, future, _ in batch:
                     future.set_exception(exc)
             else:
-                for (_, future), result in zip(batch, decided.results, strict=True):
+                now = time.perf_counter()
+                for (_, future, submitted), result in zip(batch, decided.results, strict=True):
+                    BID_DECISION_SECONDS.observe(now - submitted)
                     future.set_result(result)
                 if decided.after is not None:
                     self._after.submit(_logged, decided.after)

@@ -55,6 +55,7 @@ from bidding.rules import (
     offer_parse,
 )
 from bidding.rules import decide as rules_decide
+from infra.metrics import BIDS
 from notifications.models import Notification
 from notifications.services import RECORD_SQL, Notice, notifications, record_params, recorded
 
@@ -194,6 +195,7 @@ def _submit(auction_id: UUID, offer: Offer) -> OfferResult:
 
 def _answer(auction_id: UUID, offer: Offer, result: OfferResult) -> BidAccepted:
     outcome = result.outcome
+    BIDS.labels(outcome.code if isinstance(outcome, Rejected) else "accepted").inc()
     if isinstance(outcome, Rejected):
         if outcome.code == Code.NOT_FOUND:
             raise NotFound()

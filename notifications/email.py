@@ -26,6 +26,7 @@ from django.db.models.functions import Now
 from django.urls import reverse
 from django.utils import timezone
 
+from infra.metrics import EMAILS
 from notifications.models import EmailSettings, EmailState, Kind, Notification
 
 logger = logging.getLogger(__name__)
@@ -190,6 +191,7 @@ def email_message(notification: Notification) -> EmailMessage:
 
 def _mark(notification: Notification, state: EmailState) -> None:
     Notification.objects.filter(id=notification.id).update(email_state=state)
+    EMAILS.labels(str(state)).inc()
 
 
 def _release(
@@ -204,6 +206,7 @@ def _release(
             email_attempts=attempts,
             email_next_at=now + retry_delay(attempts),
         )
+    EMAILS.labels("deferred").inc(len(notifications))
     if notifications:
         logger.warning(
             "%s (%s): %d e-mail(s) wait, next attempt in %d s",

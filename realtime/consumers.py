@@ -23,6 +23,7 @@ from django.conf import settings
 from accounts.models import User
 from auctions.errors import Code, DomainError
 from bidding.services import bid_place_async
+from infra.metrics import CONNECTIONS, SUBSCRIPTIONS
 from realtime.flow import SendWindow
 from realtime.internals import DirectTextSender, get_handler_name
 from realtime.ordering import EventOrder
@@ -99,9 +100,12 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         self.direct: DirectTextSender | None = None
         # Auctions this connection is counted as a viewer of (spec §8, realtime.viewers).
         self.viewing: set[str] = set()
+        self.counted = False  # in the open-connections gauge
         try:
             await super().__call__(scope, receive, send)
         finally:
+            if self.counted:
+                CONNECTIONS.dec()
             # However the consumer ends (a disconnect, a failed send, cancellation), it
             # leaves its groups and its own channel: nothing stays subscribed in Redis.
             await self.leave_all()
@@ -122,6 +126,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             return
         self.window.attach(self.base_send)
         self.direct = DirectTextSender.behind(self.base_send)
+        CONNECTIONS.inc()
+        self.counted = True
         if hasattr(self.channel_layer, "take_live"):
             self.channel_layer.take_live(self.channel_name, self.take_live_event)
         await self.follow_notifications()
@@ -148,6 +154,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         self.unview_all()
         keys = list(self.orders)
         self.orders.clear()
+        SUBSCRIPTIONS.dec(len(keys) - (NOTIFICATIONS in keys))
         for key in keys:
             self.forget_gap(key)
             try:
@@ -254,6 +261,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             else min(message.since_seq, snapshot["seq"])
         )
         self.forget_gap(auction_id)
+        if auction_id not in self.orders:
+            SUBSCRIPTIONS.inc()
         order = self.orders[auction_id] = EventOrder(last_sent=start)
         # Events after the snapshot arrive live: the group was joined before it was read.
         await self.send_stored(auction_id, order, upto=snapshot["seq"])
@@ -263,6 +272,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         self.forget_gap(auction_id)
         self.unview(auction_id)
         if self.orders.pop(auction_id, None) is not None:
+            SUBSCRIPTIONS.dec()
             try:
                 await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
             except Exception:  # Redis is away; the event stream is ignored from now on anyway

@@ -23,12 +23,14 @@ receive loop fills them), all through realtime.internals.
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
+from infra.metrics import DELIVERY_LAG_SECONDS
 from realtime.internals import channel_inboxes, loop_layer
 
 logger = logging.getLogger(__name__)
@@ -67,6 +69,11 @@ class LocalFanout:
                 logger.warning("delivering a live event failed", exc_info=True)
             if index % HAND_OUT_SLICE == 0:
                 await asyncio.sleep(0)  # let a bid or a reply through between slices
+        # Once per message handed out (not per socket): commit to the last socket's write.
+        now = time.time()
+        for message in {id(message): message for _, message in batch}.values():
+            if (committed_at := message.get("committed_at")) is not None:
+                DELIVERY_LAG_SECONDS.observe(max(now - committed_at, 0.0))
 
 
 class LocalInbox(asyncio.Queue[Any]):

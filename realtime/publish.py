@@ -30,6 +30,7 @@ from django.db.models.functions import Now
 
 from auctions.events import event_as_message
 from auctions.models import AuctionEvent
+from infra.metrics import EVENTS_PUBLISHED
 from infra.redis import redis_client
 from notifications.models import Notification
 from notifications.services import notification_as_message
@@ -80,6 +81,7 @@ def _event_messages(events: Sequence[AuctionEvent]) -> Outgoing:
                 "auction_id": str(event.auction_id),
                 "seq": event.seq,
                 "text": event_text(event),
+                "committed_at": event.created_at.timestamp(),
             },
         )
         for event in events
@@ -95,6 +97,7 @@ def _notification_messages(notifications: Sequence[Notification]) -> Outgoing:
                 "user_id": str(notification.user_id),
                 "seq": notification.seq,
                 "text": notification_text(notification),
+                "committed_at": notification.created_at.timestamp(),
             },
         )
         for notification in notifications
@@ -132,6 +135,7 @@ def _publish(outgoing: Outgoing, what: str) -> bool:
             _publish_pubsub(outgoing)
         else:
             async_to_sync(_group_send_all)(outgoing)
+        EVENTS_PUBLISHED.labels(what).inc(len(outgoing))
     except Exception:
         logger.warning(
             "publishing %d %s(s) failed; the sweep will retry", len(outgoing), what, exc_info=True

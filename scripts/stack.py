@@ -629,7 +629,18 @@ def run_mode(command: list[str], cleanup: contextlib.ExitStack) -> int:
         env["REDIS_URL"] = urls["REDIS_URL"] = redis.url
     publish_run_env(cleanup, urls, started=pg_started or redis_started)
     export_servers(env, pg, redis)
+    metrics_directory(env, REPO_ROOT / ".run" / "metrics")
     return run_command(command, env)
+
+
+def metrics_directory(env: dict[str, str], path: Path) -> None:
+    """Where every process started here keeps its Prometheus metrics, so that /metrics adds
+    them up (prometheus_client's multiprocess mode); emptied first, as that mode asks."""
+    if env.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
 def test_mode(command: list[str], cleanup: contextlib.ExitStack, durable: bool = False) -> int:
@@ -667,6 +678,7 @@ def test_mode(command: list[str], cleanup: contextlib.ExitStack, durable: bool =
     env["DATABASE_URL"] = pg.url(APP_USER, None, APP_DB)
     env["REDIS_URL"] = redis.url
     export_servers(env, pg, redis)
+    metrics_directory(env, temp_dir / "metrics")
     return run_command(command, env)
 
 

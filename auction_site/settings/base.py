@@ -332,6 +332,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="auctions@localhost")
 NOTIFY_EMAIL_CHECK_SECONDS = env.int("NOTIFY_EMAIL_CHECK_SECONDS", default=5)
 SITE_URL = env.str("SITE_URL", default=f"http://{HOST}:{PORT}").rstrip("/")
 
+# GET /metrics: with a token, scrapes must send it (Bearer); without, loopback only.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()
 LOGGING = {
