@@ -123,6 +123,7 @@ class TestEventsPublish:
             "auction_id": str(auction.id),
             "seq": 1,
             "text": event_text(event),
+            "committed_at": event.created_at.timestamp(),  # for the delivery-lag metric
         }
         assert json.loads(message["text"]) == json.loads(json.dumps(event_as_message(event)))
 
