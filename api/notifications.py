@@ -10,11 +10,12 @@ from accounts.requests import ApiRequest
 from api.auctions import AuctionPage
 from api.base import MAX_BIGINT, PageQuery, page, paginate
 from api.schemas import ErrorOut, Money, Time
-from auctions.formats import iso, parse_uuid
+from auctions.formats import parse_uuid
 from auctions.selectors import auction_must_exist, auction_snapshot, watchlist
 from notifications.models import Kind, Notification
 from notifications.services import (
     last_seq,
+    notification_as_message,
     notification_list,
     notifications_mark_read,
     unread_count,
@@ -99,14 +100,10 @@ class ReadOut(Schema):
 
 
 def _notification_out(notification: Notification) -> dict[str, Any]:
-    return {
-        "seq": notification.seq,
-        "kind": notification.kind,
-        "auction_id": str(notification.auction_id),
-        "created_at": iso(notification.created_at),
-        "data": notification.data,
-        "read": notification.read_at is not None,
-    }
+    """The WebSocket message's fields (one place shapes a notification), and `read`."""
+    fields = notification_as_message(notification)
+    del fields["type"], fields["timestamp"]
+    return {**fields, "read": notification.read_at is not None}
 
 
 # exclude_unset: a kind's `data` carries only the fields it has.

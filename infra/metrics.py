@@ -69,7 +69,7 @@ METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Labels known in advance start at 0, so a scrape shows every series from the first one.
 BIDS.labels("accepted")
-for _stream in ("event", "notification", "token revocation"):
+for _stream in ("event", "notification"):
     EVENTS_PUBLISHED.labels(_stream)
 for _result in ("sent", "skipped", "failed", "deferred"):
     EMAILS.labels(_result)

@@ -1,7 +1,6 @@
 """What every page's template may show: the signed-in user's unread notification count, and
 the seq their notifications stood at (where the page's live stream picks up)."""
 
-from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -18,6 +17,4 @@ def notifications(request: HttpRequest) -> dict[str, Any]:
     if not isinstance(user, User) or not user.is_authenticated:
         return {}
     counts = cache(lambda: header_counts(user=user))
-    unread: Callable[[], int] = lambda: counts()[0]  # noqa: E731
-    seq: Callable[[], int] = lambda: counts()[1]  # noqa: E731
-    return {"unread_notifications": unread, "notification_seq": seq}
+    return {"unread_notifications": lambda: counts()[0], "notification_seq": lambda: counts()[1]}

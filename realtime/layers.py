@@ -50,17 +50,21 @@ class LocalFanout:
         self._batch: list[tuple[LiveHandler, dict[str, Any]]] = []
         self._last_data: bytes | None = None
         self._last_message: dict[str, Any] = {}
+        # The distinct messages of the batch, for the delivery-lag metric.
+        self._messages: list[dict[str, Any]] = []
 
     def add(self, handler: LiveHandler, data: bytes) -> None:
         # The layer's receive loop passes the same bytes object to every member in turn.
         if data is not self._last_data:
             self._last_data, self._last_message = data, self._deserialize(data)
+            self._messages.append(self._last_message)
         if not self._batch:
             asyncio.get_running_loop().create_task(self._hand_out())
         self._batch.append((handler, self._last_message))
 
     async def _hand_out(self) -> None:
         batch, self._batch = self._batch, []
+        messages, self._messages = self._messages, []
         self._last_data = None
         for index, (handler, message) in enumerate(batch, 1):
             try:
@@ -71,7 +75,7 @@ class LocalFanout:
                 await asyncio.sleep(0)  # let a bid or a reply through between slices
         # Once per message handed out (not per socket): commit to the last socket's write.
         now = time.time()
-        for message in {id(message): message for _, message in batch}.values():
+        for message in messages:
             if (committed_at := message.get("committed_at")) is not None:
                 DELIVERY_LAG_SECONDS.observe(max(now - committed_at, 0.0))
 

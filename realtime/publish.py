@@ -110,12 +110,12 @@ def events_publish(events: Sequence[AuctionEvent]) -> bool:
     Runs after the events' transaction committed, so a failure here must not look like
     a failure of the change itself: it is logged, and the sweep publishes later.
     """
-    return _publish(_event_messages(events), "event")
+    return _publish(_event_messages(events), "event", counted=True)
 
 
 def notifications_publish(notifications: Sequence[Notification]) -> bool:
     """Publish notifications (in seq order per user), as `events_publish` does events."""
-    return _publish(_notification_messages(notifications), "notification")
+    return _publish(_notification_messages(notifications), "notification", counted=True)
 
 
 def token_revocation_publish(*, user_id: UUID | str, token_id: str, **kwargs: Any) -> None:
@@ -127,7 +127,8 @@ def token_revocation_publish(*, user_id: UUID | str, token_id: str, **kwargs: An
     _publish([(user_group(user_id), message)], "token revocation")
 
 
-def _publish(outgoing: Outgoing, what: str) -> bool:
+def _publish(outgoing: Outgoing, what: str, *, counted: bool = False) -> bool:
+    """Send each (group, message); `counted` ones are outbox rows, by stream `what`."""
     if not outgoing:
         return True
     try:
@@ -135,7 +136,8 @@ def _publish(outgoing: Outgoing, what: str) -> bool:
             _publish_pubsub(outgoing)
         else:
             async_to_sync(_group_send_all)(outgoing)
-        EVENTS_PUBLISHED.labels(what).inc(len(outgoing))
+        if counted:
+            EVENTS_PUBLISHED.labels(what).inc(len(outgoing))
     except Exception:
         logger.warning(
             "publishing %d %s(s) failed; the sweep will retry", len(outgoing), what, exc_info=True
