@@ -120,30 +120,37 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         # The signed-in user, or None: a connection without one is closed at once.
         self.user: User | None = user if isinstance(user, User) and user.is_authenticated else None
         self.window = SendWindow(limit=MAX_SENT_WHILE_BLOCKED)
-        await self.accept()
         if self.user is None:
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if hasattr(self.channel_layer, "take_live"):
+            self.channel_layer.take_live(self.channel_name, self.take_live_event)
+        # Before the handshake completes: a notification committed once the client sees
+        # the connection open reaches it (live messages wait until connect returns).
+        following = await self.follow_notifications()
+        await self.accept()
+        if not following:
+            await self.close(code=CLOSE_UNAVAILABLE)
             return
         self.window.attach(self.base_send)
         self.direct = DirectTextSender.behind(self.base_send)
         CONNECTIONS.inc()
         self.counted = True
-        if hasattr(self.channel_layer, "take_live"):
-            self.channel_layer.take_live(self.channel_name, self.take_live_event)
-        await self.follow_notifications()
 
-    async def follow_notifications(self) -> None:
-        """Deliver the user's notifications from now on (spec §8): join their group, then
-        read the latest seq, so one committed meanwhile arrives live or by a gap fill."""
+    async def follow_notifications(self) -> bool:
+        """Follow the user's notifications (spec §8): join their group, then read the
+        latest seq, so one committed meanwhile arrives live or by a gap fill. False if the
+        channel layer is away (the connection is then closed with 4503)."""
         assert self.user is not None
         try:
             await self.channel_layer.group_add(user_group(self.user.id), self.channel_name)
         except Exception:
             logger.warning("following notifications failed; closing the connection", exc_info=True)
-            await self.close(code=CLOSE_UNAVAILABLE)
-            return
+            return False
         latest = await read_last_notification_seq(self.user.id)
         self.orders[NOTIFICATIONS] = EventOrder(last_sent=latest)
+        return True
 
     async def disconnect(self, code: int) -> None:
         self.window.detach()
