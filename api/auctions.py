@@ -12,21 +12,35 @@ from pydantic import ConfigDict, StrictInt, field_validator
 from accounts.requests import ApiRequest
 from api.base import MAX_BIGINT, BadQuery, PageQuery, page, paginate
 from api.schemas import (
+    DESCRIPTION_SCHEMA,
+    NAME_SCHEMA,
+    WHOLE,
     Amount,
     ErrorOut,
     IncrementTable,
     IsoTime,
     Money,
+    OptionalAmount,
     PersonOut,
     PriceFilter,
     Time,
+    not_both_given,
+    one_of_given,
+    optional_not_null,
+    seconds_schema,
 )
-from auctions.errors import Code, DomainError
 from auctions.events import event_as_message
 from auctions.formats import is_storable_text, parse_uuid
 from auctions.models import AuctionStatus, Category
 from auctions.selectors import auction_get, auction_list, auction_snapshot, event_list
-from auctions.services import auction_cancel, auction_create, auction_update, category_get
+from auctions.services import (
+    MAX_DURATION,
+    MAX_EXTENSION_SECONDS,
+    auction_cancel,
+    auction_create,
+    auction_update,
+    category_get,
+)
 from infra.presence import viewers_count
 
 router = Router(tags=["auctions"])
@@ -90,9 +104,15 @@ class AuctionPage(Schema):
     results: list[AuctionOut]
 
 
+DURATION_SECONDS = int(MAX_DURATION.total_seconds())
+# Whole seconds, the range checked by the service (auctions.services) and stated here.
+Extension = Annotated[StrictInt | None, WHOLE, seconds_schema(0, MAX_EXTENSION_SECONDS)]
+Duration = Annotated[StrictInt | None, WHOLE, seconds_schema(1, DURATION_SECONDS)]
+
+
 class ItemIn(Schema):
-    name: str
-    description: str = ""
+    name: str = Field(json_schema_extra=NAME_SCHEMA)
+    description: str = Field("", json_schema_extra=DESCRIPTION_SCHEMA)
     category: str | None = Field(None, description="A category's slug (GET /api/categories/).")
 
 
@@ -100,25 +120,39 @@ class ItemPatch(Schema):
     # A field this edit does not know is refused (422), not silently left unsaved.
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
-    description: str | None = None
+    name: str = optional_not_null(**NAME_SCHEMA)
+    description: str = optional_not_null(**DESCRIPTION_SCHEMA)
     category: str | None = Field(None, description="A category's slug; null for none.")
 
 
 class AuctionIn(Schema):
+    """A new auction. Rules between fields that JSON Schema cannot state: the reserve is at
+    least the starting price; the buy-it-now price at least both; end_time is in the future
+    and after start_time, at most 365 days on; an increment table ascends from 0."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                one_of_given("item", "item_id"),
+                one_of_given("end_time", "duration_seconds"),
+                not_both_given("min_increment", "increments"),
+            ]
+        }
+    )
+
     item: ItemIn | None = Field(None, description="A new item to sell; or give item_id.")
     item_id: str | None = Field(None, description="An item of yours that is not on sale.")
     starting_price: Amount
-    reserve_price: Amount = None
-    min_increment: Amount = Field(None, description="A fixed increment; default 0.01.")
+    reserve_price: OptionalAmount = None
+    min_increment: OptionalAmount = Field(None, description="A fixed increment; default 0.01.")
     increments: IncrementTable = None
-    buy_now_price: Amount = Field(
+    buy_now_price: OptionalAmount = Field(
         None, description="At least the starting price and the reserve, if any."
     )
     start_time: IsoTime | None = Field(None, description="Default now: active at once.")
     end_time: IsoTime | None = Field(None, description="Give end_time or duration_seconds.")
-    duration_seconds: StrictInt | None = None
-    extension_seconds: StrictInt | None = Field(None, description="Soft close; 0 = off.")
+    duration_seconds: Duration = None
+    extension_seconds: Extension = Field(None, description="Soft close; 0 = off.")
 
 
 class EventOut(Schema):
@@ -136,7 +170,9 @@ class EventPage(Schema):
 
 
 class CancelIn(Schema):
-    reason: str = ""
+    reason: str = Field(
+        "", description="Kept to 200 characters; text that cannot be stored gives the default."
+    )
 
 
 class AuctionListQuery(Schema):
@@ -232,13 +268,13 @@ class AuctionPatch(Schema):
 
     item: ItemPatch | None = None
     starting_price: Amount = None
-    reserve_price: Amount = Field(None, description="null removes the reserve.")
-    min_increment: Amount = None
+    reserve_price: OptionalAmount = Field(None, description="null removes the reserve.")
+    min_increment: OptionalAmount = None
     increments: IncrementTable = None
-    buy_now_price: Amount = Field(None, description="null takes buy it now away.")
-    start_time: IsoTime | None = None
-    end_time: IsoTime | None = None
-    extension_seconds: StrictInt | None = None
+    buy_now_price: OptionalAmount = Field(None, description="null takes buy it now away.")
+    start_time: IsoTime = optional_not_null("In the future.")
+    end_time: IsoTime = optional_not_null()
+    extension_seconds: Extension = None
 
     @field_validator("item", mode="before")
     @classmethod
@@ -262,6 +298,18 @@ class AuctionPatch(Schema):
         422: ErrorOut,
         428: ErrorOut,
     },
+    openapi_extra={
+        "parameters": [
+            {
+                "in": "header",
+                "name": "If-Match",
+                "required": True,
+                "description": 'The ETag of your last GET of this auction (e.g. "3"), or *. '
+                "Any other value names no version of it: 412.",
+                "schema": {"type": "string"},
+            }
+        ]
+    },
 )
 def edit_auction(
     request: ApiRequest, auction_id: str, payload: AuctionPatch, response: HttpResponse
@@ -281,23 +329,23 @@ def edit_auction(
     return auction_snapshot(auction_get(auction_id=auction.id))
 
 
+NO_VERSION = -1
+
+
 def _etag(version: int) -> str:
     return f'"{version}"'
 
 
 def _if_match(request: HttpRequest) -> int | None:
-    """The version If-Match names; None for `*` (any version: RFC 9110 §13.1.1)."""
+    """The version If-Match names; None for `*` (any version: RFC 9110 §13.1.1), and -1,
+    which no auction has, for a value naming none (the service checks the body first)."""
     header = request.headers.get("If-Match")
     if header is None:
         raise HttpError(428, "Send the ETag of your last GET of this auction as If-Match.")
     if header.strip() == "*":
         return None
     match = re.fullmatch(r'\s*(?:W/)?"(\d{1,19})"\s*', header)
-    if match is None:
-        raise DomainError(
-            Code.VERSION_CONFLICT, "If-Match does not name a version of this auction."
-        )
-    return int(match.group(1))
+    return int(match.group(1)) if match else NO_VERSION
 
 
 def _changes(payload: AuctionPatch) -> dict[str, object]:
@@ -313,7 +361,8 @@ def _changes(payload: AuctionPatch) -> dict[str, object]:
 
 
 @router.get(
-    "/{auction_id}/events/", response={200: EventPage, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+    "/{auction_id}/events/",
+    response={200: EventPage, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
 )
 def list_events(
     request: HttpRequest, auction_id: str, filters: Query[EventQuery], paging: Query[PageQuery]

@@ -5,10 +5,11 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
+from pydantic import ConfigDict
 
 from accounts.requests import ApiRequest
 from api.base import PageQuery, paginate
-from api.schemas import Amount, ErrorOut, Money, PersonOut, RequestId, Time
+from api.schemas import ErrorOut, Money, OptionalAmount, PersonOut, RequestId, Time, any_of_given
 from auctions.errors import ValidationFailed
 from auctions.formats import iso, money, parse_uuid
 from bidding.models import Bid
@@ -19,8 +20,14 @@ router = Router(tags=["auctions"])
 
 
 class BidIn(Schema):
-    amount: Amount = Field(None, description="Optional with max_amount: the minimum next bid.")
-    max_amount: Amount = Field(
+    """A bid: `amount`, `max_amount` or both (then max_amount is at least amount)."""
+
+    model_config = ConfigDict(json_schema_extra=any_of_given("amount", "max_amount"))
+
+    amount: OptionalAmount = Field(
+        None, description="Optional with max_amount: the minimum next bid."
+    )
+    max_amount: OptionalAmount = Field(
         None, description="Bid for me up to this (spec §7); at least amount. Private to you."
     )
     request_id: RequestId = None
@@ -145,7 +152,8 @@ def _accepted(accepted: BidAccepted, response: HttpResponse) -> Status[dict[str,
 
 
 @router.get(
-    "/{auction_id}/bids/", response={200: BidPage, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut}
+    "/{auction_id}/bids/",
+    response={200: BidPage, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
 )
 def list_bids(request: HttpRequest, auction_id: str, paging: Query[PageQuery]) -> dict[str, Any]:
     """The auction's accepted bids, newest first."""

@@ -8,8 +8,9 @@ from ninja.files import UploadedFile
 from ninja.responses import Status
 
 from accounts.requests import ApiRequest
-from api.schemas import ErrorOut
+from api.schemas import DESCRIPTION_SCHEMA, NAME_SCHEMA, ErrorOut
 from auctions.formats import parse_uuid
+from auctions.images import MAX_IMAGES_PER_ITEM
 from auctions.models import Category
 from auctions.selectors import item_photos_of
 from auctions.services import Upload, category_get, item_create, item_images_add
@@ -23,8 +24,8 @@ class PhotoListOut(Schema):
 
 
 class NewItemIn(Schema):
-    name: str
-    description: str = ""
+    name: str = Field(json_schema_extra=NAME_SCHEMA)
+    description: str = Field("", json_schema_extra=DESCRIPTION_SCHEMA)
     category: str | None = Field(None, description="A category's slug (GET /api/categories/).")
 
 
@@ -65,6 +66,8 @@ class CategoryOut(Schema):
     "/{item_id}/images/",
     response={201: PhotoListOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut,
               409: ErrorOut, 413: ErrorOut, 422: ErrorOut},
+    openapi_extra={"requestBody": {"content": {"multipart/form-data": {"schema": {
+        "properties": {"images": {"minItems": 1, "maxItems": MAX_IMAGES_PER_ITEM}}}}}}},
 )  # fmt: skip
 def add_item_images(
     request: ApiRequest, item_id: str, images: File[list[UploadedFile]]

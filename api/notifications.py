@@ -1,6 +1,6 @@
 """HTTP API for the watchlist and notifications (spec §8): parse, call a service, shape."""
 
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
@@ -9,7 +9,7 @@ from pydantic import StrictInt
 from accounts.requests import ApiRequest
 from api.auctions import AuctionPage
 from api.base import MAX_BIGINT, PageQuery, page, paginate
-from api.schemas import ErrorOut, Money, Time
+from api.schemas import WHOLE, ErrorOut, Money, Time
 from auctions.formats import parse_uuid
 from auctions.selectors import auction_must_exist, auction_snapshot, watchlist
 from notifications.models import Kind, Notification
@@ -89,8 +89,8 @@ class NotificationQuery(Schema):
 
 
 class ReadIn(Schema):
-    upto_seq: StrictInt | None = Field(
-        None, ge=0, le=MAX_BIGINT, description="Mark those up to this seq; default all."
+    upto_seq: Annotated[Annotated[StrictInt, Field(ge=0, le=MAX_BIGINT)] | None, WHOLE] = Field(
+        None, description="Mark those up to this seq; default all."
     )
 
 
@@ -131,7 +131,9 @@ def list_notifications(
     )
 
 
-@notifications.post("/read/", response={200: ReadOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut})
+@notifications.post(
+    "/read/", response={200: ReadOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
+)
 def mark_notifications_read(request: ApiRequest, payload: ReadIn | None = None) -> dict[str, Any]:
     """Mark your notifications read: all of them, or those up to `upto_seq`."""
     upto = payload.upto_seq if payload else None

@@ -7,9 +7,11 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from django.urls import URLPattern, URLResolver
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.operation import Operation
 
 from api import auctions, bids, catalogue, notifications
@@ -119,6 +121,10 @@ def _permission_denied(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(request, 403, Code.PERMISSION_DENIED, str(exc) or "You may not do this.")
 
 
+def _bad_multipart(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return error_response(request, 400, Code.VALIDATION_ERROR, f"Bad multipart body: {exc}")
+
+
 def _too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(request, 413, REQUEST_TOO_LARGE, "The request body is too large.")
 
@@ -155,6 +161,19 @@ def _json_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
     return wrapped
 
 
+def _body_object_when_sent(operation: dict[str, Any]) -> None:
+    """An optional body (`payload: X | None = None`) may be left out, but when sent it is
+    the object: ninja documents it as "X or null", and the parser refuses null."""
+    body = operation.get("requestBody")
+    if not body or body.get("required"):
+        return
+    for content in body["content"].values():
+        choices = content["schema"].get("anyOf", [])
+        objects = [choice for choice in choices if choice != {"type": "null"}]
+        if len(objects) == 1 and len(choices) == 2:
+            content["schema"] = objects[0]
+
+
 class AuctionAPI(NinjaAPI):
     """NinjaAPI whose every error is JSON."""
 
@@ -168,6 +187,15 @@ class AuctionAPI(NinjaAPI):
             for p in patterns
         ]
         return wrapped, app_name, namespace
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                _body_object_when_sent(operation)
+        return schema
 
     def get_openapi_operation_id(self, operation: Operation) -> str:
         # The view's name ("place_bid") rather than the default module-qualified one.
@@ -190,6 +218,7 @@ HANDLERS: list[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]
     (Http404, _not_found),
     (DjangoPermissionDenied, _permission_denied),
     (RequestDataTooBig, _too_large),
+    (MultiPartParserError, _bad_multipart),
 ]
 for exception, handler in HANDLERS:
     api.add_exception_handler(exception, handler)

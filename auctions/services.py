@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, cast
 from uuid import UUID
 
 from django.conf import settings
@@ -404,13 +404,12 @@ def auction_update(
     bumps the version and emits `auction_updated` with the snapshot fields that changed;
     one that changes nothing writes nothing.
     """
-    unknown = set(changes) - EDITABLE
-    if unknown:
-        raise ValidationFailed(f"These cannot be edited: {', '.join(sorted(unknown))}.")
+    now = db_now()
+    # Each field alone first: a malformed edit is refused whatever the version.
+    changes = _parsed_changes(changes, now)
     auction = _auction_for_update(auction_id)
     _check_editable(auction, actor, version)
     before = _snapshot_terms(auction)
-    now = db_now()
     item = Item.objects.select_for_update().get(id=auction.item_id)
     stored_before = (_stored(auction), _stored(item))
     if {"item_name", "item_description"} & set(changes):
@@ -418,9 +417,8 @@ def auction_update(
             changes.get("item_name", item.name), changes.get("item_description", item.description)
         )
     if "category" in changes:
-        category = changes["category"]
-        item.category = None if category is None else category_get(slug=category)
-    _apply_terms(auction, changes, now)
+        item.category = cast(Category | None, changes["category"])
+    _apply_terms(auction, changes)
     if (_stored(auction), _stored(item)) == stored_before:
         return auction  # the same terms again: nothing to write, no event, same version
     item.save(update_fields=["name", "description", "category"])
@@ -454,39 +452,52 @@ def _check_editable(auction: Auction, actor: User, version: int | None) -> None:
         )
 
 
-def _apply_terms(auction: Auction, changes: dict[str, object], now: datetime) -> None:
-    """Check the edited terms together, as auction_create checks new ones."""
-    if "starting_price" in changes:
-        auction.starting_price = _money_field(changes["starting_price"], "starting_price")
-        auction.current_price = auction.starting_price
-    if "reserve_price" in changes:
-        value = changes["reserve_price"]
-        auction.reserve_price = None if value is None else _money_field(value, "reserve_price")
-    if "buy_now_price" in changes:
-        value = changes["buy_now_price"]
-        auction.buy_now_price = None if value is None else _money_field(value, "buy_now_price")
-    if "min_increment" in changes and changes["min_increment"] is not None:
-        auction.min_increment = _money_field(changes["min_increment"], "min_increment")
-        auction.increments = None
-    if "increments" in changes:
-        value = changes["increments"]
-        auction.increments = (
-            None if value is None else increments_table_parse(value, increment_tables())
-        )
+def _parsed_changes(changes: dict[str, object], now: datetime) -> dict[str, object]:
+    """An edit's fields, each checked and parsed on its own (ValidationFailed names it)."""
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise ValidationFailed(f"These cannot be edited: {', '.join(sorted(unknown))}.")
+    parsed = dict(changes)
+    for field in ("starting_price", "reserve_price", "buy_now_price", "min_increment"):
+        if field in changes and (changes[field] is not None or field == "starting_price"):
+            parsed[field] = _money_field(changes[field], field)
+    if changes.get("increments") is not None:
+        parsed["increments"] = increments_table_parse(changes["increments"], increment_tables())
     if "extension_seconds" in changes:
-        auction.extension_seconds = _extension_field(changes["extension_seconds"])
+        parsed["extension_seconds"] = _extension_field(changes["extension_seconds"])
     if "start_time" in changes:
         start = changes["start_time"]
         if not isinstance(start, datetime) or start.tzinfo is None or start <= now:
             raise ValidationFailed(
                 "A pending auction's start_time must be a time in the future.", "start_time"
             )
-        auction.start_time = start
     if "end_time" in changes:
         end = changes["end_time"]
         if not isinstance(end, datetime) or end.tzinfo is None:
             raise ValidationFailed("end_time needs a time zone (a trailing Z).", "end_time")
-        auction.end_time = end
+    if {"item_name", "item_description"} & set(changes):
+        _item_text(changes.get("item_name", "name"), changes.get("item_description", ""))
+    if changes.get("category") is not None:
+        parsed["category"] = category_get(slug=changes["category"])
+    return parsed
+
+
+def _apply_terms(auction: Auction, changes: dict[str, Any]) -> None:
+    """Apply an edit's parsed terms, then check them together, as auction_create does."""
+    for field in ("starting_price", "reserve_price", "buy_now_price", "extension_seconds"):
+        if field in changes:
+            setattr(auction, field, changes[field])
+    if "starting_price" in changes:
+        auction.current_price = auction.starting_price
+    if changes.get("min_increment") is not None:
+        auction.min_increment = changes["min_increment"]
+        auction.increments = None
+    if "increments" in changes:
+        auction.increments = changes["increments"]
+    if "start_time" in changes:
+        auction.start_time = changes["start_time"]
+    if "end_time" in changes:
+        auction.end_time = changes["end_time"]
     _check_terms(auction)
 
 

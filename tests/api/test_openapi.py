@@ -1,5 +1,7 @@
 """The OpenAPI document and the docs page: served without login, describing every endpoint."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -78,8 +80,62 @@ def test_operations_have_readable_ids(schema):
 
 
 def test_amounts_are_documented_as_string_or_number(schema):
-    amount = schema["components"]["schemas"]["BidIn"]["properties"]["amount"]
+    amount = schema["components"]["schemas"]["AuctionIn"]["properties"]["starting_price"]
     assert {option["type"] for option in amount["anyOf"]} == {"string", "number"}
+    optional = schema["components"]["schemas"]["BidIn"]["properties"]["amount"]
+    assert {option["type"] for option in optional["anyOf"]} == {"string", "number", "null"}
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [("150.10", True), ("0.01", True), ("7", True), ("150.100", True), ("9999999999.99", True),
+     ("0", False), ("0.00", False), ("-1", False), ("1.001", False), ("10000000000", False),
+     (".5", False), ("1e3", False), ("", False)],
+)  # fmt: skip
+def test_the_amount_pattern_admits_what_the_services_accept(schema, text, valid):
+    from auctions.formats import InvalidAmount, parse_amount
+
+    amount = schema["components"]["schemas"]["AuctionIn"]["properties"]["starting_price"]
+    string, number = amount["anyOf"]
+    assert (re.search(string["pattern"], text) is not None) is valid
+    try:
+        parse_amount(text)
+        accepted = True
+    except InvalidAmount:
+        accepted = False
+    assert accepted is valid
+    assert number["exclusiveMinimum"] == 0
+    assert number["maximum"] == 9999999999.99
+
+
+def test_optional_bodies_are_objects_when_sent(schema):
+    for path, method in [
+        ("/api/auctions/{auction_id}/cancel/", "post"),
+        ("/api/auctions/{auction_id}/buy/", "post"),
+        ("/api/notifications/read/", "post"),
+    ]:
+        body = schema["paths"][path][method]["requestBody"]
+        assert body["required"] is False
+        assert set(body["content"]["application/json"]["schema"]) == {"$ref"}, path
+
+
+def test_rules_between_fields_are_stated(schema):
+    new_auction = schema["components"]["schemas"]["AuctionIn"]["allOf"]
+    exactly_one = [
+        sorted(choice["required"][0] for choice in rule["oneOf"])
+        for rule in new_auction
+        if "oneOf" in rule
+    ]
+    assert exactly_one == [["item", "item_id"], ["duration_seconds", "end_time"]]
+    assert {"not"} in [set(rule) for rule in new_auction]  # min_increment or increments
+    bid = schema["components"]["schemas"]["BidIn"]["anyOf"]
+    assert sorted(choice["required"][0] for choice in bid) == ["amount", "max_amount"]
+
+
+def test_an_edit_documents_its_if_match_header(schema):
+    edit = schema["paths"]["/api/auctions/{auction_id}/"]["patch"]
+    headers = [p for p in edit["parameters"] if p["in"] == "header"]
+    assert [(p["name"], p["required"]) for p in headers] == [("If-Match", True)]
 
 
 def test_errors_are_documented_with_the_error_shape(schema):
