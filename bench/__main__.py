@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.stack import IN_STACK_MARK, REPO_ROOT, log, raise_fd_limit, run_inside_stack
 
-ORDER = ["hot", "many", "fanout", "idle", "churn", "closing", "reconnect"]
+ORDER = ["hot", "many", "fanout", "idle", "churn", "closing", "reconnect", "client"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -29,6 +29,10 @@ from urllib.parse import urlsplit
 import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 
+from auction_client.client import AuctionClient
+from auction_client.errors import BidRejected
+from auction_client.messages import Event
+
 REPLY_TIMEOUT = 10.0
 OPEN_TIMEOUT = 20.0
 # Once told to stop, observers wait at most this long for the last events.
@@ -138,17 +142,21 @@ async def bidders(
     extra_cents: int = 3,
     max_share: float = 0.0,
     max_above_cents: int = 200,
+    library: bool = False,
 ) -> dict[str, Any]:
     """Each bidder bids on its auctions as fast as replies come, never against itself.
 
     A `max_share` of the bids are maximum bids ("bid for me up to"), up to
-    `max_above_cents` above the minimum next bid; the rest are straight bids.
+    `max_above_cents` above the minimum next bid; the rest are straight bids. With
+    `library`, each bidder is an `auction_client.AuctionClient` (request ids, resume,
+    retries) instead of a bare socket: the same load, through what an API client uses.
     """
     result: dict[str, Any] = {"sent": [], "rtt": [], "ok": [], "codes": Counter(), "errors": []}
     start = time.time()
     deadline = start + seconds
+    bidder_task = _library_bidder if library else _bidder
     tasks = [
-        _bidder(
+        bidder_task(
             urls[index % len(urls)],
             bidder,
             auctions[index],
@@ -240,6 +248,93 @@ async def _bidder(
         result["errors"].append(f"bid: {error!r}")
     finally:
         await conn.close()
+
+
+async def _library_bidder(
+    url: str,
+    bidder: dict[str, str],
+    auction_ids: list[str],
+    deadline: float,
+    max_attempts: int,
+    extra_cents: int,
+    max_share: float,
+    max_above_cents: int,
+    result: dict[str, Any],
+) -> None:
+    """_bidder's loop through the client library: its events, its bids, its errors."""
+    if urlsplit(url).hostname not in {"127.0.0.1", "localhost"}:
+        raise ValueError(f"refusing a non-loopback target: {url}")
+    views: dict[str, AuctionView] = {}
+    any_change = asyncio.Event()
+    client = AuctionClient(url, bidder["token"], request_timeout=REPLY_TIMEOUT)
+
+    async def follow() -> None:
+        async for message in client:
+            if not isinstance(message, Event) or message.type != "bid_placed":
+                continue
+            view = views.get(message.auction_id)
+            if view is None or message.seq <= view.seq:
+                continue
+            view.seq = message.seq
+            view.min_next = cents(message.data["min_next_bid"])
+            leader = message.data.get("highest_bidder") or message.data["bidder"]
+            view.mine = leader["id"] == bidder["id"]
+            any_change.set()
+
+    try:
+        await client.connect()
+        for auction_id in auction_ids:
+            data = await client.subscribe(auction_id)
+            views[auction_id] = AuctionView(cents(data["min_next_bid"]), data["seq"])
+            views[auction_id].mine = (data.get("highest_bidder") or {}).get("id") == bidder["id"]
+    except Exception as error:
+        result["errors"].append(f"setup: {error!r}")
+        await client.close()
+        return
+    follower = asyncio.create_task(follow())
+    attempts = 0
+    try:
+        while attempts < max_attempts and time.time() < deadline:
+            open_ids = [auction_id for auction_id, view in views.items() if not view.mine]
+            if not open_ids:
+                any_change.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(any_change.wait(), 0.2)
+                continue
+            auction_id = random.choice(open_ids)
+            view = views[auction_id]
+            amount = view.min_next + random.randint(0, extra_cents)
+            attempts += 1
+            sent = time.time()
+            try:
+                if random.random() < max_share:
+                    top = amount + random.randint(0, max_above_cents)
+                    bid = await client.place_bid(auction_id, max_amount=money(top))
+                else:
+                    bid = await client.place_bid(auction_id, money(amount))
+            except BidRejected as rejected:
+                result["sent"].append(sent)
+                result["rtt"].append(time.time() - sent)
+                result["ok"].append(0)
+                result["codes"][rejected.code] += 1
+                if rejected.data.get("min_next_bid") is not None:
+                    view.min_next = max(view.min_next, cents(rejected.data["min_next_bid"]))
+                if rejected.code == "already_highest":
+                    view.mine = True
+                continue
+            result["sent"].append(sent)
+            result["rtt"].append(time.time() - sent)
+            result["ok"].append(1)
+            result["codes"]["accepted"] += 1
+            if bid.seq > view.seq:
+                view.seq = bid.seq
+                view.min_next = cents(bid.data["min_next_bid"])
+                view.mine = bid.leading
+    except Exception as error:
+        result["errors"].append(f"bid: {error!r}")
+    finally:
+        follower.cancel()
+        await client.close()
 
 
 # --- a steady bidder (fanout, reconnect) ------------------------------------------------

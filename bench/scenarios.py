@@ -233,6 +233,7 @@ def _bidding(
     per_bidder: int,
     seconds: float,
     max_share: float = 0.0,
+    library: bool = False,
 ) -> Result:
     bidders = users_new(bidder_count, name)
     processes = min(4, bidder_count)
@@ -249,6 +250,7 @@ def _bidding(
             "seconds": seconds,
             "max_attempts": 1_000_000,
             "max_share": max_share,
+            "library": library,
         }
         for part_bidders, part_auctions in zip(
             load.chunks(bidders, processes), load.chunks(assignment, processes), strict=True
@@ -377,6 +379,35 @@ def hot(ctx: Context) -> Result:
     result.goal("wasted % (attempts without a decision)", result.figures["wasted_pct"], 10, False)
     result.goal("bid round trip p99 ms", result.figures["rtt_p99_ms"], 50, False)
     result.goal("invariants hold", float(result.figures["invariants_hold"]), 1, True)
+    return result
+
+
+def client(ctx: Context) -> Result:
+    """The hot auction's load twice, side by side: bidders on bare sockets, then bidders
+    using the client library (auction_client: a request_id on every bid, resume, clock
+    sync, its default compression): what a careful API client costs."""
+    count, seconds = ctx.size(32, 8), ctx.size(12.0, 5.0)
+    designs: dict[str, Result] = {}
+    for design, through_library in (("bare", False), ("library", True)):
+        auction_id = auctions_new(1)[0]
+        measured = _bidding(
+            ctx, f"client-{design}", [auction_id], count, 1, seconds, 0.5, through_library
+        )
+        measured.figures.update(_check_bids(auction_id))
+        designs[design] = measured
+    result = Result("client")
+    for design, measured in designs.items():
+        for key in ("decided_per_s", "rtt_p50_ms", "rtt_p99_ms", "wasted_pct"):
+            result.figures[f"{design}_{key}"] = measured.figures[key]
+        result.figures[f"{design}_invariants_hold"] = measured.figures["invariants_hold"]
+        result.figures[f"{design}_client_errors"] = measured.figures["client_errors"]
+        result.latency_ms[f"bid round trip ({design})"] = measured.latency_ms["bid round trip"]
+    bare, library = designs["bare"].figures, designs["library"].figures
+    if bare["decided_per_s"] and library["decided_per_s"]:
+        ratio = library["decided_per_s"] / bare["decided_per_s"]
+        result.figures["library_vs_bare_throughput"] = round(float(ratio), 3)
+    result.goal("invariants hold (library)", float(library["invariants_hold"]), 1, True)
+    result.goal("client errors (library)", len(library["client_errors"]), 1, False)
     return result
 
 
@@ -755,4 +786,5 @@ SCENARIOS = {
     "churn": churn,
     "closing": closing,
     "reconnect": reconnect,
+    "client": client,
 }
