@@ -1,11 +1,13 @@
 """The HTTP JSON API (spec §3): the NinjaAPI instance, its routers, and every error as JSON."""
 
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.urls import URLPattern, URLResolver
@@ -27,6 +29,8 @@ from api.base import (
     InvalidJSONBody,
 )
 from auctions.errors import Code, DomainError
+
+logger = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 JSON over HTTP for the auction service (spec §3).
@@ -125,6 +129,19 @@ def _bad_multipart(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(request, 400, Code.VALIDATION_ERROR, f"Bad multipart body: {exc}")
 
 
+def _unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.warning("the database is unavailable; answered 503", exc_info=True)
+    response = error_response(
+        request,
+        503,
+        Code.UNAVAILABLE,
+        "The service cannot reach its database right now; nothing was changed. Try again "
+        "in a moment (a bid with the same request_id is decided once).",
+    )
+    response["Retry-After"] = "1"
+    return response
+
+
 def _too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
     return error_response(request, 413, REQUEST_TOO_LARGE, "The request body is too large.")
 
@@ -219,6 +236,8 @@ HANDLERS: list[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]
     (DjangoPermissionDenied, _permission_denied),
     (RequestDataTooBig, _too_large),
     (MultiPartParserError, _bad_multipart),
+    (OperationalError, _unavailable),
+    (InterfaceError, _unavailable),
 ]
 for exception, handler in HANDLERS:
     api.add_exception_handler(exception, handler)

@@ -61,6 +61,10 @@ NOTIFICATION_REFILL_SECONDS = 1.0
 Money = Decimal | int | str
 
 
+# Error codes that mean "not decided, send it again" (spec §10).
+RETRYABLE = frozenset({"unavailable", "internal_error"})
+
+
 def _auction_id(value: str | UUID) -> str:
     """The auction id as the server writes it (lowercase, hyphenated)."""
     return str(value if isinstance(value, UUID) else UUID(str(value)))
@@ -361,9 +365,20 @@ class AuctionClient:
         self, message: dict[str, Any], request_id: str | None, timeout: float | None
     ) -> BidResult:
         request_id = request_id or _new_request_id()
-        reply = await self._request(
-            message, request_id, carry_over=True, timeout=timeout, what=message["type"]
-        )
+        deadline = time.monotonic() + (timeout or self._request_timeout)
+        attempt = 0
+        while True:
+            left = max(deadline - time.monotonic(), 0.001)
+            reply = await self._request(
+                message, request_id, carry_over=True, timeout=left, what=message["type"]
+            )
+            # The server could not decide it (its database is away): the same request_id
+            # again is decided once, so it is safe to send until the time is up.
+            attempt += 1
+            pause = self._backoff.delay(attempt)
+            if reply.get("code") not in RETRYABLE or time.monotonic() + pause >= deadline:
+                break
+            await asyncio.sleep(pause)
         kind = reply.get("type")
         if kind == "bid_accepted":
             return BidResult.from_reply(reply)

@@ -29,6 +29,11 @@ class Code(StrEnum):
     VERSION_CONFLICT = "version_conflict"
     NOT_AUTHENTICATED = "not_authenticated"
     PERMISSION_DENIED = "permission_denied"
+    # The database cannot be reached (a restart, a failover): nothing was decided that the
+    # client can rely on; the same request again (a bid with its request_id) is safe.
+    UNAVAILABLE = "unavailable"
+    # A fault of ours, not the client's; as with `unavailable`, the same request is safe.
+    INTERNAL_ERROR = "internal_error"
 
 
 BID_REJECTION_CODES = frozenset(

@@ -30,7 +30,7 @@ from uuid import UUID
 
 import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 
 from accounts.models import User
 from auctions.errors import BidRejected, Code, NotFound
@@ -292,6 +292,10 @@ class _Retry(Exception):
     """The batch must be decided again (its write found the row or a request id changed)."""
 
 
+class _StaleConnection(Exception):
+    """The batch's first round trip met a connection the server had dropped."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Written:
     """A committed batch that changed the auction: what to do once it is committed."""
@@ -317,11 +321,18 @@ def offers_decide(auction_id: UUID, offers: Sequence[Offer]) -> Decided[OfferRes
     come with what to do once they are given: publish the events, move the schedule."""
     batch = _Batch(offers)
     if settings.BID_RATE_LIMIT > 0:
-        _answer_repeats(batch, _stored_outcomes(batch, batch.undecided()))  # before the limit
+        _answer_repeats(batch, _stored_outcomes_fresh(batch, batch.undecided()))  # before limit
         _rate_limit(batch)
     for attempt in range(MAX_ATTEMPTS):
         try:
             written = _decide_locked(auction_id, batch)
+        except _StaleConnection as stale:
+            # Nothing reached the database: a fresh connection may decide this batch.
+            connection.close()
+            if attempt == MAX_ATTEMPTS - 1:
+                raise OperationalError(str(stale.__cause__)) from stale.__cause__
+            logger.info("bid batch of auction %s met a broken connection; again", auction_id)
+            continue
         except _Retry:
             if attempt == MAX_ATTEMPTS - 1:
                 raise
@@ -378,12 +389,19 @@ def _run(
     # Results are fetched once the pipeline block has ended: its single sync sends all and
     # waits once (fetching inside would sync, and leaving the block would sync again).
     with psycopg.Cursor(raw) as lock, psycopg.Cursor(raw) as stored:
-        with raw.pipeline():
-            if own_transaction:
-                raw.execute("BEGIN")
-            lock.execute(_LOCK_SQL, {"auction_id": auction_id}, prepare=True)
-            if keyed:
-                stored.execute(_STORED_SQL, _keys(batch, keyed), prepare=True)
+        try:
+            with raw.pipeline():
+                if own_transaction:
+                    raw.execute("BEGIN")
+                lock.execute(_LOCK_SQL, {"auction_id": auction_id}, prepare=True)
+                if keyed:
+                    stored.execute(_STORED_SQL, _keys(batch, keyed), prepare=True)
+        except psycopg.OperationalError as exc:
+            # A pooled connection the server has dropped (it restarted) fails its first
+            # round trip: this transaction only read, so it may go again on a new one.
+            if own_transaction and raw.broken:
+                raise _StaleConnection() from exc
+            raise
         row = lock.fetchone()
         found = stored.fetchall() if keyed else []
     if row is None:
@@ -503,6 +521,20 @@ def _stored_outcomes(batch: _Batch, indexes: Sequence[int]) -> dict[tuple[UUID, 
     with connection.cursor() as cursor:
         cursor.execute(_STORED_SQL, _keys(batch, keyed))
         return _replies(cursor.fetchall())
+
+
+def _stored_outcomes_fresh(
+    batch: _Batch, indexes: Sequence[int]
+) -> dict[tuple[UUID, str], Outcome]:
+    """_stored_outcomes, once more on a new connection if the pooled one was dropped."""
+    try:
+        return _stored_outcomes(batch, indexes)
+    except OperationalError:
+        raw = connection.connection
+        if connection.in_atomic_block or raw is None or not raw.broken:
+            raise
+        connection.close()
+        return _stored_outcomes(batch, indexes)
 
 
 def _replies(rows: Sequence[tuple[Any, ...]]) -> dict[tuple[UUID, str], Outcome]:

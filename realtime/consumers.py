@@ -19,6 +19,7 @@ from uuid import UUID
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
 
 from accounts.models import User
 from auctions.errors import Code, DomainError
@@ -66,6 +67,15 @@ MAX_SENT_WHILE_BLOCKED = 1000
 # How long an event that arrived ahead of a gap waits for the missing ones to arrive live
 # before they are read from the database: two commits' publishes often cross.
 GAP_GRACE_SECONDS = 0.05
+UNAVAILABLE_MESSAGE = (
+    "The service cannot reach its database right now; nothing was decided that you can rely "
+    "on. Send the same message again in a moment (a bid with the same request_id: it is "
+    "decided once)."
+)
+INTERNAL_ERROR_MESSAGE = (
+    "Something went wrong on our side; nothing was decided that you can rely on. Send the "
+    "same message again (a bid with the same request_id: it is decided once)."
+)
 # The stream key of the user's notifications; every other key is an auction's id.
 NOTIFICATIONS = "notifications"
 
@@ -120,6 +130,11 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         # The signed-in user, or None: a connection without one is closed at once.
         self.user: User | None = user if isinstance(user, User) and user.is_authenticated else None
         self.window = SendWindow(limit=MAX_SENT_WHILE_BLOCKED)
+        if self.scope.get("database_unavailable"):
+            # Who this is could not be read: come back later (spec §10), not 4401.
+            await self.accept()
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
         if self.user is None:
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -148,7 +163,13 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.warning("following notifications failed; closing the connection", exc_info=True)
             return False
-        latest = await read_last_notification_seq(self.user.id)
+        try:
+            latest = await read_last_notification_seq(self.user.id)
+        except DatabaseError:
+            logger.warning("reading the latest notification failed; closing", exc_info=True)
+            with contextlib.suppress(Exception):
+                await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
+            return False
         self.orders[NOTIFICATIONS] = EventOrder(last_sent=latest)
         return True
 
@@ -218,15 +239,30 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         if size > settings.WS_MAX_MESSAGE_BYTES:
             await self.close(code=CLOSE_MESSAGE_TOO_BIG)
             return
+        request_id = None
         try:
             if bytes_data is not None:
                 raise ProtocolError(Code.INVALID_MESSAGE, "Binary frames are not accepted.")
             message = parse_client_message(text_data or "")
+            request_id = message.request_id
             await getattr(self, f"on_{message.type}")(message)
         except ProtocolError as error:
             await self.reply("error", error.request_id, code=error.code, message=error.message)
         except DomainError as error:
             await self.reply("error", None, code=error.code, message=error.message)
+        except (OperationalError, InterfaceError):
+            # A reply, never silence: the client learns to send it again (spec §10).
+            logger.warning("the database is unavailable; answered so", exc_info=True)
+            await self.reply(
+                "error", request_id, code=Code.UNAVAILABLE, message=UNAVAILABLE_MESSAGE
+            )
+        except StopConsumer:
+            raise  # the connection is closing
+        except Exception:
+            logger.exception("handling a client message failed")
+            await self.reply(
+                "error", request_id, code=Code.INTERNAL_ERROR, message=INTERNAL_ERROR_MESSAGE
+            )
 
     async def on_ping(self, message: ClientMessage) -> None:
         await self.reply("pong", message.request_id)
@@ -253,10 +289,12 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             raise StopConsumer() from None
         try:
             snapshot = await self.reads.snapshot(message.auction_id)
-        except DomainError as error:
+        except (DomainError, DatabaseError) as error:
             if auction_id not in self.orders:
                 await self.channel_layer.group_discard(auction_group(auction_id), self.channel_name)
-            raise ProtocolError(error.code, error.message, message.request_id) from error
+            if isinstance(error, DomainError):
+                raise ProtocolError(error.code, error.message, message.request_id) from error
+            raise
         # The snapshot is shared with other subscribers: the count goes into a copy.
         snapshot = {**snapshot, "viewers": await self.view(auction_id)}
         await self.reply("subscribed", message.request_id, auction_id=auction_id, data=snapshot)

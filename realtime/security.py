@@ -1,16 +1,21 @@
 """Who may open a WebSocket: same-site browsers (Origin) and identified users (session or token)."""
 
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.auth import AuthMiddlewareStack
+from channels.auth import AuthMiddleware
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
+from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
 
 from accounts.services import api_token_check
 from realtime.db import in_db_thread
+
+logger = logging.getLogger(__name__)
 
 
 class SameSiteOrTokenOriginValidator(OriginValidator):
@@ -43,7 +48,12 @@ class TokenAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         token = bearer_token(scope)
         if token is not None:
-            record = await in_db_thread(api_token_check)(token=token)
+            try:
+                record = await in_db_thread(api_token_check)(token=token)
+            except DatabaseError:
+                logger.warning("a handshake's token could not be checked", exc_info=True)
+                scope = dict(scope, user=AnonymousUser(), database_unavailable=True)
+                return await super().__call__(scope, receive, send)
             if record is None:
                 scope = dict(scope, user=AnonymousUser())
             else:
@@ -54,7 +64,19 @@ class TokenAuthMiddleware(BaseMiddleware):
         return await super().__call__(scope, receive, send)
 
 
+class SessionAuthMiddleware(AuthMiddleware):
+    """Channels' session auth, except that a database it cannot reach makes the handshake
+    end with 4503 (which clients retry), not fail as an HTTP 500."""
+
+    async def resolve_scope(self, scope: Any) -> None:
+        try:
+            await super().resolve_scope(scope)
+        except DatabaseError:
+            logger.warning("a handshake's session could not be read", exc_info=True)
+            scope["user"]._wrapped = AnonymousUser()
+            scope["database_unavailable"] = True
+
+
 def websocket_stack(app: Any) -> Any:
-    return SameSiteOrTokenOriginValidator(
-        AuthMiddlewareStack(TokenAuthMiddleware(app)), settings.ALLOWED_HOSTS
-    )
+    sessions = CookieMiddleware(SessionMiddleware(SessionAuthMiddleware(TokenAuthMiddleware(app))))
+    return SameSiteOrTokenOriginValidator(sessions, settings.ALLOWED_HOSTS)

@@ -730,3 +730,18 @@ class TestErrors:
         response = alice_api.post_json(bids_url(auction), {"amount": "10", "pad": "x" * 200})
         assert response.status_code == 413
         assert response.json()["code"] == "request_too_large"
+
+
+def test_a_database_that_cannot_be_reached_is_a_503_to_retry(alice_api, monkeypatch):
+    from django.db import OperationalError
+
+    import api.auctions
+
+    def unreachable(**_: object) -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(api.auctions, "auction_list", unreachable)
+    response = alice_api.get("/api/auctions/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "1"
+    assert response.json()["code"] == "unavailable"

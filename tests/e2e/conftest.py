@@ -29,6 +29,7 @@ import redis
 import websockets
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import connection
 
 from accounts.models import User
 from accounts.services import api_token_create
@@ -178,6 +179,61 @@ class RedisServer:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Redis did not come back on port {self.port}")
             time.sleep(0.05)
+
+
+@dataclass
+class PostgresServer:
+    """The test run's own PostgreSQL (scripts/stack.py test exports where it is), to stop
+    and start again: a restart as an operator (or a failover) does it."""
+
+    bin_dir: Path
+    data_dir: Path
+    os_user: str
+
+    @classmethod
+    def from_environment(cls) -> "PostgresServer | None":
+        data = os.environ.get("STACK_PG_DATA")
+        if not data:
+            return None
+        return cls(
+            bin_dir=Path(os.environ["PG_BIN_DIR"]),
+            data_dir=Path(data),
+            os_user=os.environ.get("STACK_PG_OS_USER", ""),
+        )
+
+    def _ctl(self, *args: str) -> None:
+        command = [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args]
+        if self.os_user:
+            command = ["runuser", "-u", self.os_user, "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=90)
+
+    def stop(self) -> None:
+        """A fast shutdown: every connection is cut, as in a restart."""
+        self._ctl("stop", "-m", "fast", "-w", "-t", "60", "-s")
+
+    def start(self) -> None:
+        log = self.data_dir.parent / "restarted.log"
+        self._ctl("start", "-w", "-t", "60", "-s", "-l", str(log))
+
+
+@pytest.fixture
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer.from_environment()
+    if server is None:
+        pytest.skip("needs the PostgreSQL that scripts/stack.py test starts")
+    try:
+        yield server
+    finally:
+        if not _postgres_up(server):  # a test that failed mid-outage
+            server.start()
+        connection.close()  # the test's own connection was cut too: the flush opens anew
+
+
+def _postgres_up(server: PostgresServer) -> bool:
+    command = [str(server.bin_dir / "pg_ctl"), "-D", str(server.data_dir), "status"]
+    if server.os_user:
+        command = ["runuser", "-u", server.os_user, "--", *command]
+    return subprocess.run(command, stdout=subprocess.DEVNULL).returncode == 0
 
 
 def _process_alive(pid: int) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from django.db import OperationalError
 from django.test import override_settings
 from django.utils import timezone
 
@@ -810,3 +811,29 @@ async def test_a_json_reply_is_one_text_frame(connect, alice_token):
     frame = await receive_frame(client)
     assert frame["type"] == "websocket.send" and "bytes" not in frame
     assert json.loads(frame["text"])["type"] == "pong"
+
+
+class TestFaultsOfOurs:
+    """What the server cannot do is still answered, and the connection stays (spec §2, §10)."""
+
+    @pytest.mark.parametrize(
+        ("fault", "code"),
+        [
+            (OperationalError("the server closed the connection"), "unavailable"),
+            (RuntimeError("a bug"), "internal_error"),
+        ],
+        ids=["database away", "a bug"],
+    )
+    async def test_a_bid_that_could_not_be_decided_is_answered(
+        self, connect, alice_token, auction, monkeypatch, fault, code
+    ):
+        async def failing(**_: Any) -> None:
+            raise fault
+
+        monkeypatch.setattr(consumers, "bid_place_async", failing)
+        communicator = await connect(alice_token)
+        message = {"type": "place_bid", "auction_id": str(auction.id), "amount": "11.00"}
+        reply = await request(communicator, {**message, "request_id": "r-1"})
+        assert (reply["type"], reply["code"], reply["request_id"]) == ("error", code, "r-1")
+        assert "same request_id" in reply["message"]
+        await assert_alive(communicator)
