@@ -39,6 +39,22 @@ def claimed_key(kind: Kind) -> str:
     return f"schedule:{kind}:claimed"
 
 
+# Present while the index in Redis is whole; a Redis that came back empty lacks it.
+BUILT_KEY = "schedule:built"
+
+
+def schedule_index_lost() -> bool:
+    """True, once, when Redis lacks the index (it restarted without its data, or was
+    flushed): the caller rebuilds it from PostgreSQL, or on failure calls
+    `schedule_index_unbuilt`."""
+    return bool(redis_client().set(BUILT_KEY, "built", nx=True))
+
+
+def schedule_index_unbuilt() -> None:
+    """The rebuild failed: the next dispatch tries again."""
+    redis_client().delete(BUILT_KEY)
+
+
 # KEYS: schedule, claimed. ARGV: due-by score, now, claim timeout, batch size.
 # Returns the claimed members with their scores: [id1, score1, id2, score2, ...].
 _CLAIM_DUE = """

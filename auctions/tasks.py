@@ -5,7 +5,14 @@ from datetime import UTC, datetime
 
 from celery import shared_task
 
-from auctions.schedule_index import KINDS, Kind, claim_release, due_claim
+from auctions.schedule_index import (
+    KINDS,
+    Kind,
+    claim_release,
+    due_claim,
+    schedule_index_lost,
+    schedule_index_unbuilt,
+)
 from auctions.schedule_runs import (
     ending_soon_notify,
     schedule_reconcile,
@@ -21,6 +28,14 @@ RUNS = {"start": scheduled_start_run, "end": scheduled_end_run}
 @shared_task(ignore_result=True)
 def dispatch_due() -> int:
     """Beat, every second: hand each auction due within a second to a worker, at its time."""
+    if schedule_index_lost():
+        # Redis came back empty: rebuild now, not at the next reconcile (up to 30 s late).
+        try:
+            counts = schedule_reconcile()
+        except Exception:
+            schedule_index_unbuilt()
+            raise
+        logger.warning("the schedule was not in Redis; rebuilt it from the database: %s", counts)
     dispatched = 0
     for kind in KINDS:
         for auction_id, due in due_claim(kind):

@@ -14,7 +14,8 @@ PRINT_SETTINGS = (
     "import django, json; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'db': s.DATABASES['default'], 'redis': s.REDIS_URL, "
     "'debug': s.DEBUG, 'hosts': s.ALLOWED_HOSTS, 'ws': s.WS_MAX_MESSAGE_BYTES, "
-    "'subs': s.WS_MAX_SUBSCRIPTIONS, 'rate': s.BID_RATE_LIMIT}, default=str))"
+    "'subs': s.WS_MAX_SUBSCRIPTIONS, 'rate': s.BID_RATE_LIMIT, "
+    "'broker': s.CELERY_BROKER_URL}, default=str))"
 )
 
 
@@ -52,6 +53,12 @@ def test_db_url_is_an_alias_of_database_url():
 
 def test_redis_url_is_read():
     assert settings_with(REDIS_URL="redis://cache:6380/3")["redis"] == "redis://cache:6380/3"
+
+
+def test_the_broker_is_redis_url_unless_celery_broker_url_names_its_own():
+    assert settings_with(REDIS_URL="redis://cache:6380/3")["broker"] == "redis://cache:6380/3"
+    own = settings_with(REDIS_URL="redis://cache:6380/3", CELERY_BROKER_URL="redis://q:6379/0")
+    assert own["broker"] == "redis://q:6379/0"
 
 
 def test_redis_addr_password_and_db_make_a_redis_url():

@@ -280,8 +280,10 @@ CHANNEL_LAYERS = {
     }
 }
 
-# Celery: JSON only, bounded task time, results are not needed.
-CELERY_BROKER_URL = REDIS_URL
+# Celery: JSON only, bounded task time, results are not needed. The broker may be a Redis
+# of its own (spec §10); by default it is REDIS_URL's.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL
+CELERY_WORKER_CONSUMER = "auction_site.celery_consumer:QuickReconnectConsumer"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
