@@ -15,6 +15,7 @@ from auctions.schedule_index import (
 )
 from auctions.schedule_runs import (
     ending_soon_notify,
+    overdue_run,
     schedule_reconcile,
     scheduled_end_run,
     scheduled_start_run,
@@ -36,6 +37,9 @@ def dispatch_due() -> int:
             schedule_index_unbuilt()
             raise
         logger.warning("the schedule was not in Redis; rebuilt it from the database: %s", counts)
+    overdue = overdue_run()
+    if any(overdue.values()):
+        logger.warning("ran auctions whose timed task was lost: %s", overdue)
     dispatched = 0
     for kind in KINDS:
         for auction_id, due in due_claim(kind):

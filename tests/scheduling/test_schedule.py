@@ -9,7 +9,12 @@ from django.utils import timezone
 
 from auctions.models import Auction, AuctionEvent, AuctionStatus
 from auctions.schedule_index import claim_release, due_claim, schedule_key
-from auctions.schedule_runs import schedule_reconcile, scheduled_end_run, scheduled_start_run
+from auctions.schedule_runs import (
+    overdue_run,
+    schedule_reconcile,
+    scheduled_end_run,
+    scheduled_start_run,
+)
 from auctions.services import auction_cancel, auction_close, auction_create
 from bidding.services import bid_place
 from infra.locks import redis_lock
@@ -176,3 +181,17 @@ def test_closing_early_removes_the_auction_from_the_schedule(seller):
     )
     auction_close(auction_id=auction.id, early=True)
     assert members("end") == {}
+
+
+def test_an_overdue_auction_is_ended_from_the_database_and_one_just_due_is_left(seller):
+    """overdue_run: what lost its timed task (a killed worker) ends within seconds."""
+    lost = AuctionFactory(item__owner=seller, end_time=timezone.now() + timedelta(minutes=5))
+    just_due = AuctionFactory(item__owner=seller, end_time=timezone.now() + timedelta(minutes=5))
+    now = timezone.now()
+    Auction.objects.filter(id=lost.id).update(end_time=now - timedelta(seconds=5))
+    Auction.objects.filter(id=just_due.id).update(end_time=now - timedelta(seconds=0.5))
+    redis_client().flushdb()  # neither is in the schedule any more
+    assert overdue_run() == {"started": 0, "ended": 1}
+    lost.refresh_from_db()
+    just_due.refresh_from_db()
+    assert (lost.status, just_due.status) == (AuctionStatus.ENDED, AuctionStatus.ACTIVE)
