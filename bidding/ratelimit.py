@@ -2,6 +2,7 @@
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from functools import cache
 from uuid import UUID
@@ -9,7 +10,7 @@ from uuid import UUID
 from django.conf import settings
 from redis.commands.core import Script
 
-from infra.redis import redis_client
+from infra.redis import bid_path_redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,15 @@ return allowed
 """
 
 
+# After Redis failed to answer, the limit is not asked for this long (in this process):
+# one batch a second pays the short timeout, the others nothing.
+RETRY_AFTER_SECONDS = 1.0
+_skip_until = 0.0
+
+
 @cache
 def _take_token() -> Script:
-    return redis_client().register_script(_TAKE_TOKEN)
+    return bid_path_redis_client().register_script(_TAKE_TOKEN)
 
 
 def bid_rates_allow(*, user_ids: Sequence[UUID]) -> list[bool]:
@@ -46,18 +53,20 @@ def bid_rates_allow(*, user_ids: Sequence[UUID]) -> list[bool]:
     Redis cannot be asked, the bids are allowed: the limit protects the service, and bids
     must not stop because Redis is away.
     """
+    global _skip_until
     rate = settings.BID_RATE_LIMIT
-    if rate <= 0 or not user_ids:
+    if rate <= 0 or not user_ids or time.monotonic() < _skip_until:
         return [True] * len(user_ids)
     burst = 2 * rate
     ttl = math.ceil(burst / rate) + 1
     try:
-        pipeline = redis_client().pipeline(transaction=False)
+        pipeline = bid_path_redis_client().pipeline(transaction=False)
         for user_id in user_ids:
             _take_token()(
                 keys=[f"ratelimit:bid:{user_id}"], args=[rate, burst, ttl], client=pipeline
             )
         return [bool(allowed) for allowed in pipeline.execute()]
     except Exception:
-        logger.warning("bid rate limit unavailable; allowing the bids", exc_info=True)
+        _skip_until = time.monotonic() + RETRY_AFTER_SECONDS
+        logger.warning("bid rate limit unavailable; allowing bids for a second", exc_info=True)
         return [True] * len(user_ids)

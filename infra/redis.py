@@ -7,6 +7,20 @@ from django.conf import settings
 
 # Calls on the request path must fail fast when Redis is away, not hang.
 SOCKET_TIMEOUT_SECONDS = 2.0
+# The bid path's calls (the rate limit) wait far less: a Redis that hangs, rather than
+# refuses, must cost a bid milliseconds, not seconds (issue 14).
+BID_PATH_TIMEOUT_SECONDS = 0.025
+
+
+@cache
+def bid_path_redis_client() -> redis.Redis:
+    """A client that gives up after BID_PATH_TIMEOUT_SECONDS (its own small pool)."""
+    return redis.Redis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=BID_PATH_TIMEOUT_SECONDS,
+        socket_timeout=BID_PATH_TIMEOUT_SECONDS,
+        health_check_interval=30,
+    )
 
 
 @cache

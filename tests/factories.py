@@ -48,3 +48,15 @@ class AuctionFactory(factory.django.DjangoModelFactory):
     starting_price = Decimal("10.00")
     current_price = factory.SelfAttribute("starting_price")
     min_increment = Decimal("1.00")
+
+
+def redis_clients_forget() -> None:
+    """Drop the process's cached Redis clients and the rate limit's pause: the next call
+    connects to settings.REDIS_URL as it is now."""
+    import bidding.ratelimit
+    from infra.redis import bid_path_redis_client, redis_client
+
+    redis_client.cache_clear()
+    bid_path_redis_client.cache_clear()
+    bidding.ratelimit._take_token.cache_clear()
+    bidding.ratelimit._skip_until = 0.0

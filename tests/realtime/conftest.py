@@ -26,8 +26,7 @@ from auction_site.asgi import application
 from auctions.models import Auction, AuctionEvent
 from bidding.models import Bid
 from bidding.services import BidAccepted, batcher, bid_place
-from infra.redis import redis_client
-from tests.factories import AuctionFactory, UserFactory
+from tests.factories import AuctionFactory, UserFactory, redis_clients_forget
 
 # Seconds to wait for a message. Generous, because a timeout also kills the consumer
 # and other test runs may share the machine.
@@ -269,13 +268,13 @@ def _redis_away() -> Iterator[None]:
             "CONFIG": {"hosts": [{"address": url, "socket_connect_timeout": 1}]},
         }
     }
-    # The client is cached per process: drop it on the way in and on the way out.
+    # The clients are cached per process: drop them on the way in and on the way out.
     try:
         with override_settings(REDIS_URL=url, CHANNEL_LAYERS=layers):
-            redis_client.cache_clear()
+            redis_clients_forget()
             yield
     finally:
-        redis_client.cache_clear()
+        redis_clients_forget()
 
 
 @pytest.fixture
