@@ -42,6 +42,7 @@ from auctions.services import (
     category_get,
 )
 from infra.presence import viewers_count
+from infra.replica import reads_for
 
 router = Router(tags=["auctions"])
 
@@ -195,7 +196,7 @@ class EventQuery(Schema):
 
 @router.get("/", response={200: AuctionPage, 400: ErrorOut, 401: ErrorOut, 422: ErrorOut})
 def list_auctions(
-    request: HttpRequest, filters: Query[AuctionListQuery], paging: Query[PageQuery]
+    request: ApiRequest, filters: Query[AuctionListQuery], paging: Query[PageQuery]
 ) -> dict[str, Any]:
     """Auctions: search (`q`), filter (status, category, price range) and order them (spec §9)."""
     if filters.q is not None and not is_storable_text(filters.q):
@@ -212,7 +213,7 @@ def list_auctions(
         min_price=filters.min_price,
         max_price=filters.max_price,
         ordering=filters.ordering,
-    )
+    ).using(reads_for(request.auth.id))
     return paginate(request, rows, paging=paging, shape=auction_snapshot)
 
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict
@@ -15,6 +15,7 @@ from auctions.formats import iso, money, parse_uuid
 from bidding.models import Bid
 from bidding.selectors import bid_history, own_bid
 from bidding.services import BidAccepted, bid_place, buy_now, check_request_id
+from infra.replica import reads_for
 
 router = Router(tags=["auctions"])
 
@@ -155,7 +156,7 @@ def _accepted(accepted: BidAccepted, response: HttpResponse) -> Status[dict[str,
     "/{auction_id}/bids/",
     response={200: BidPage, 400: ErrorOut, 401: ErrorOut, 404: ErrorOut, 422: ErrorOut},
 )
-def list_bids(request: HttpRequest, auction_id: str, paging: Query[PageQuery]) -> dict[str, Any]:
+def list_bids(request: ApiRequest, auction_id: str, paging: Query[PageQuery]) -> dict[str, Any]:
     """The auction's accepted bids, newest first."""
-    bids = bid_history(auction_id=parse_uuid(auction_id))
+    bids = bid_history(auction_id=parse_uuid(auction_id)).using(reads_for(request.auth.id))
     return paginate(request, bids, paging=paging, shape=_bid_out)

@@ -12,6 +12,7 @@ from api.base import MAX_BIGINT, PageQuery, page, paginate
 from api.schemas import WHOLE, ErrorOut, Money, Time
 from auctions.formats import parse_uuid
 from auctions.selectors import auction_must_exist, auction_snapshot, watchlist
+from infra.replica import reads_for
 from notifications.models import Kind, Notification
 from notifications.services import (
     last_seq,
@@ -54,7 +55,8 @@ def unwatch_auction(request: ApiRequest, auction_id: str) -> Status[None]:
 def list_watchlist(request: ApiRequest, paging: Query[PageQuery]) -> dict[str, Any]:
     """The auctions you watch: open ones first, ending soonest first; then the ones that
     are over, the most recently ended first."""
-    return paginate(request, watchlist(user=request.auth), paging=paging, shape=auction_snapshot)
+    watched = watchlist(user=request.auth).using(reads_for(request.auth.id))
+    return paginate(request, watched, paging=paging, shape=auction_snapshot)
 
 
 class NotificationDataOut(Schema):

@@ -19,6 +19,7 @@ from auctions.selectors import auction_get, auction_list, auction_snapshot, db_n
 from auctions.services import auction_create, auction_edit_apply
 from bidding.rejections import REJECTION_TEXT
 from bidding.selectors import bid_history, own_bid
+from infra.replica import reads_for
 from notifications.services import is_watching
 from pages.forms import AuctionCreateForm, AuctionEditForm, AuctionSearchForm
 
@@ -28,25 +29,31 @@ RECENTLY_ENDED_LIMIT = 10
 HISTORY_LIMIT = 50
 
 
+def reader_id(request: HttpRequest) -> UUID | None:
+    """Who reads a list, for infra.replica's read-your-writes (None: not signed in)."""
+    return request.user.id if isinstance(request.user, User) else None
+
+
 def home(request: HttpRequest) -> HttpResponse:
     """The auction list: live, upcoming and recently ended; or a search's results, by page.
 
     The search lives in the query string, so a search can be shared as a link.
     """
     form = AuctionSearchForm(request.GET)
+    db = reads_for(reader_id(request))
     if not form.is_search():
         context = {
             "form": AuctionSearchForm(),
-            "live": auction_list(status=AuctionStatus.ACTIVE)[:HOME_LIST_LIMIT],
-            "upcoming": auction_list(status=AuctionStatus.PENDING)[:HOME_LIST_LIMIT],
-            "ended": auction_list(status=AuctionStatus.ENDED).order_by("-ended_at", "id")[
-                :RECENTLY_ENDED_LIMIT
-            ],
+            "live": auction_list(status=AuctionStatus.ACTIVE).using(db)[:HOME_LIST_LIMIT],
+            "upcoming": auction_list(status=AuctionStatus.PENDING).using(db)[:HOME_LIST_LIMIT],
+            "ended": auction_list(status=AuctionStatus.ENDED)
+            .using(db)
+            .order_by("-ended_at", "id")[:RECENTLY_ENDED_LIMIT],
         }
         return render(request, "auctions/home.html", context)
     if not form.is_valid():
         return render(request, "auctions/search.html", {"form": form}, status=400)
-    results = Paginator(auction_list(**form.selector_arguments()), SEARCH_PAGE_SIZE)
+    results = Paginator(auction_list(**form.selector_arguments()).using(db), SEARCH_PAGE_SIZE)
     page = results.get_page(form.cleaned_data.get("page") or 1)
     query = request.GET.copy()
     query.pop("page", None)

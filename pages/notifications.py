@@ -16,6 +16,7 @@ from accounts.models import User
 from accounts.requests import SignedInRequest
 from auctions.errors import NotFound
 from auctions.selectors import auction_must_exist, watchlist
+from infra.replica import reads_for
 from notifications.email import unsubscribe_read
 from notifications.models import Kind
 from notifications.services import (
@@ -58,7 +59,7 @@ def watch_set(request: SignedInRequest, auction_id: UUID) -> HttpResponse:
 @login_required
 def watching(request: SignedInRequest) -> HttpResponse:
     """The auctions the user watches: open ones first, ending soonest first."""
-    auctions = watchlist(user=request.user)[:WATCHING_SHOWN]
+    auctions = watchlist(user=request.user).using(reads_for(request.user.id))[:WATCHING_SHOWN]
     return render(request, "notifications/watching.html", {"auctions": auctions})
 
 

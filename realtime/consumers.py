@@ -25,6 +25,7 @@ from accounts.models import User
 from auctions.errors import Code, DomainError
 from bidding.services import bid_place_async
 from infra.metrics import CONNECTIONS, SUBSCRIPTIONS
+from infra.replica import replica_configured, wrote
 from realtime.flow import SendWindow
 from realtime.internals import DirectTextSender, get_handler_name
 from realtime.ordering import EventOrder
@@ -377,6 +378,8 @@ class AuctionConsumer(AsyncWebsocketConsumer):
             await self.reply(
                 "bid_accepted", message.request_id, auction_id=auction_id, data=accepted.as_data()
             )
+            if replica_configured():  # the bidder's lists now read the primary (spec §10)
+                asyncio.get_running_loop().run_in_executor(None, wrote, self.user.id)
 
     # Server → subscribers
 

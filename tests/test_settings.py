@@ -107,3 +107,20 @@ def test_log_format_selects_json_lines_or_text(log_format, is_json):
         assert record["logger"] == "auctions"
     else:
         assert "WARNING auctions: bid 7 accepted" in line
+
+
+def test_a_replica_url_adds_the_replica_database_mirrored_in_tests():
+    code = (
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps({k: [v['HOST'], v['PORT'], v.get('TEST', {}).get('MIRROR')] "
+        "for k, v in s.DATABASES.items()}))"
+    )
+    result = run_python(
+        code,
+        DATABASE_URL="postgres://u@primary:5432/a",
+        DATABASE_REPLICA_URL="postgres://u@standby:5433/a",
+    )
+    assert result.returncode == 0, result.stderr
+    databases = json.loads(result.stdout.strip().splitlines()[-1])
+    assert databases["default"][:2] == ["primary", 5432]
+    assert databases["replica"] == ["standby", 5433, "default"]

@@ -672,7 +672,10 @@ class TestCancel:
 class TestErrors:
     def test_every_domain_code_has_an_http_status(self):
         assert set(Code) <= set(STATUS_BY_CODE)
-        assert all(400 <= status < 500 for status in STATUS_BY_CODE.values())
+        # The client's mistakes are 4xx; only "we could not" is 5xx (spec §10).
+        ours = {Code.UNAVAILABLE: 503, Code.INTERNAL_ERROR: 500}
+        assert {code: STATUS_BY_CODE[code] for code in ours} == ours
+        assert all(400 <= s < 500 for c, s in STATUS_BY_CODE.items() if c not in ours)
 
     def test_rejection_codes_map_to_409_except_amount_not_found_and_rate_limit(self):
         assert STATUS_BY_CODE[Code.INVALID_AMOUNT] == 422
