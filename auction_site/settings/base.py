@@ -159,6 +159,17 @@ DATABASES["default"].update(
     }
 )
 
+# psycopg's connection pool (Django's "pool" option), the documented alternative to
+# CONN_MAX_AGE under ASGI: each process keeps DB_POOL_MIN_SIZE to DB_POOL_MAX_SIZE
+# connections and lends one per database call (spec §10).
+if env.bool("DB_POOL", default=False):
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps them; Django must not
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
+
 # A streaming replica for the pages' and the API's lists and histories (spec §10,
 # infra.replica); whoever wrote in the last REPLICA_READ_YOUR_WRITES_SECONDS reads the
 # primary instead. Tests mirror it onto the primary.
