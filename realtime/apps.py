@@ -10,10 +10,10 @@ class RealtimeConfig(AppConfig):
         # (auctions.events); delivery tells it how, so the domain never imports delivery.
         from auctions.events import events_publisher_set
         from notifications.services import notifications
-        from realtime.publish import events_publish, notifications_publish
+        from realtime.publish import events_publish_live, notifications_publish_live
 
-        events_publisher_set(events_publish)
-        notifications.publisher_set(notifications_publish)
+        events_publisher_set(events_publish_live)
+        notifications.publisher_set(notifications_publish_live)
 
         from accounts.services import token_revoked
         from realtime.publish import token_revocation_publish

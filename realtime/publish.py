@@ -25,7 +25,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer  # our AuctionChannelLayer too
 from django.conf import settings
-from django.db import models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models.functions import Now
 
 from auctions.events import event_as_message
@@ -116,6 +116,40 @@ def events_publish(events: Sequence[AuctionEvent]) -> bool:
 def notifications_publish(notifications: Sequence[Notification]) -> bool:
     """Publish notifications (in seq order per user), as `events_publish` does events."""
     return _publish(_notification_messages(notifications), "notification", counted=True)
+
+
+def events_publish_live(events: Sequence[AuctionEvent]) -> bool:
+    """The after-commit publish of new events: published, then marked, so the sweep only
+    meets the stragglers (issue 14: it used to re-read every event ever written)."""
+    published = events_publish(events)
+    if published:
+        _mark_published(AuctionEvent, events)
+    return published
+
+
+def notifications_publish_live(notifications: Sequence[Notification]) -> bool:
+    """The after-commit publish of new notifications, marked as `events_publish_live`."""
+    published = notifications_publish(notifications)
+    if published:
+        _mark_published(Notification, notifications)
+    return published
+
+
+def _mark_published(model: type[models.Model], rows: Sequence[models.Model]) -> None:
+    """Set published_at on rows just published. Not durable on purpose
+    (synchronous_commit off: no WAL flush to wait for): a mark lost in a crash only means
+    the sweep sends the row again, which subscribers drop by its seq."""
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            model._default_manager.filter(
+                pk__in=[row.pk for row in rows], published_at__isnull=True
+            ).update(published_at=Now())
+    except DatabaseError:
+        logger.warning(
+            "marking %d published row(s) failed; the sweep will", len(rows), exc_info=True
+        )
 
 
 def token_revocation_publish(*, user_id: UUID | str, token_id: str, **kwargs: Any) -> None:

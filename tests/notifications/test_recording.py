@@ -141,7 +141,7 @@ class TestThroughTheBatcher:
         bid_place(auction_id=auction.id, bidder=bob, amount="11")
         batcher.wait_for_after()
         assert kinds(alice) == [(1, "outbid")]
-        assert Notification.objects.get(user=alice).published_at is None  # the sweep marks
+        assert Notification.objects.get(user=alice).published_at is not None  # sent live
 
     def test_nothing_is_recorded_when_the_transaction_rolls_back(self, auction, alice, bob):
         bid_place(auction_id=auction.id, bidder=alice, amount="10")

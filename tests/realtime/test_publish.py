@@ -53,6 +53,13 @@ def unpublished(auction: Auction | None = None) -> list[int]:
     return sorted(events.values_list("seq", flat=True))
 
 
+def stragglers_on(auction: Auction, *bidders: Any) -> None:
+    """bids_on, as if every live publish had failed: the sweep's work (its events
+    unpublished)."""
+    bids_on(auction, *bidders)
+    AuctionEvent.objects.filter(auction=auction).update(published_at=None)
+
+
 def bids_on(auction: Auction, *bidders: Any) -> None:
     """One accepted bid per bidder in turn, from 10 up by 1."""
     for number, bidder in enumerate(bidders):
@@ -152,12 +159,21 @@ class TestEventsPublish:
 
 
 class TestSweep:
+    def test_the_live_publish_marks_what_it_sent_so_the_sweep_meets_only_stragglers(
+        self, auction, alice, bob
+    ):
+        bids_on(auction, alice, bob)
+        assert unpublished(auction) == []
+        with listening(auction) as received:
+            assert sweep() == 0
+            assert received() == {str(auction.id): []}
+
     def test_it_publishes_the_latest_unpublished_event_of_each_auction(
         self, auction, seller, alice, bob
     ):
         other = AuctionFactory(item__owner=seller)
-        bids_on(auction, alice, bob, alice)
-        bids_on(other, bob, alice)
+        stragglers_on(auction, alice, bob, alice)
+        stragglers_on(other, bob, alice)
         with listening(auction, other) as received:
             sweep()
             published = received()
@@ -168,25 +184,25 @@ class TestSweep:
 
     def test_it_marks_every_event_it_covered_published(self, auction, seller, alice, bob):
         other = AuctionFactory(item__owner=seller)
-        bids_on(auction, alice, bob, alice)
-        bids_on(other, bob, alice)
+        stragglers_on(auction, alice, bob, alice)
+        stragglers_on(other, bob, alice)
         assert sweep() == 5
         assert unpublished() == []
 
     def test_it_leaves_events_younger_than_min_age(self, auction, alice, bob):
-        bids_on(auction, alice, bob)
+        stragglers_on(auction, alice, bob)
         assert events_publish_pending(min_age=timedelta(minutes=1)) == 0
         assert unpublished(auction) == [1, 2]
 
     def test_it_publishes_nothing_already_published(self, auction, alice, bob):
-        bids_on(auction, alice, bob)
+        stragglers_on(auction, alice, bob)
         sweep()
         with listening(auction) as received:
             assert sweep() == 0
             assert received() == {str(auction.id): []}
 
     def test_it_leaves_what_is_over_its_limit_to_the_next_sweep(self, auction, alice, bob):
-        bids_on(auction, alice, bob, alice, bob, alice)
+        stragglers_on(auction, alice, bob, alice, bob, alice)
         with listening(auction) as received:
             assert events_publish_pending(min_age=timedelta(0), limit=2) == 2
             assert seqs(received()[str(auction.id)]) == [2]
@@ -194,13 +210,13 @@ class TestSweep:
         assert sweep() == 3
 
     def test_it_marks_nothing_when_publishing_fails(self, auction, alice, bob, redis_unreachable):
-        bids_on(auction, alice, bob)
+        stragglers_on(auction, alice, bob)
         with redis_unreachable():
             assert sweep() == 0
         assert unpublished(auction) == [1, 2]
 
     def test_it_publishes_after_redis_comes_back(self, auction, alice, bob, redis_unreachable):
-        bids_on(auction, alice, bob)
+        stragglers_on(auction, alice, bob)
         with redis_unreachable():
             sweep()
         with listening(auction) as received:
@@ -220,7 +236,7 @@ class TestSweep:
         await assert_quiet(watcher)
 
     def test_the_periodic_task_publishes_and_marks_events_old_enough(self, auction, alice, bob):
-        bids_on(auction, alice, bob)
+        stragglers_on(auction, alice, bob)
         AuctionEvent.objects.update(created_at=F("created_at") - timedelta(minutes=1))
         with listening(auction) as received:
             result = publish_pending_events.apply()
