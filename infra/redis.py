@@ -24,6 +24,20 @@ def bid_path_redis_client() -> redis.Redis:
 
 
 @cache
+def layer_shard_clients() -> list[redis.Redis]:
+    """A client per channel-layer Redis server (CHANNEL_REDIS_URLS), in the layer's order."""
+    return [
+        redis.Redis.from_url(
+            url,
+            socket_connect_timeout=SOCKET_TIMEOUT_SECONDS,
+            socket_timeout=SOCKET_TIMEOUT_SECONDS,
+            health_check_interval=30,
+        )
+        for url in settings.CHANNEL_REDIS_URLS
+    ]
+
+
+@cache
 def redis_client() -> redis.Redis:
     """One pooled, thread-safe client per process."""
     return redis.Redis.from_url(

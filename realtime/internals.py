@@ -13,6 +13,7 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import _consistent_hash
 
 WRITTEN_AGAINST = {
     "channels-redis": "4.3.0",
@@ -56,6 +57,13 @@ def channel_inboxes(loop: Any) -> dict[str, Any]:
 def group_channel_name(prefix: str, group: str) -> str:
     """The Redis pub/sub channel of a group (`RedisPubSubLoopLayer._get_group_channel_name`)."""
     return f"{prefix}__group__{group}"
+
+
+def shard_of(channel: str, shards: int) -> int:
+    """Which of the layer's hosts carries `channel` (`RedisPubSubLoopLayer._get_shard`:
+    channels_redis's consistent hash), so a publisher outside the layer finds it."""
+    index: int = _consistent_hash(channel, shards)
+    return index
 
 
 def publish_payload(layer: RedisPubSubChannelLayer, message: dict[str, Any]) -> bytes:

@@ -31,10 +31,10 @@ from django.db.models.functions import Now
 from auctions.events import event_as_message
 from auctions.models import AuctionEvent
 from infra.metrics import EVENTS_PUBLISHED
-from infra.redis import redis_client
+from infra.redis import layer_shard_clients
 from notifications.models import Notification
 from notifications.services import notification_as_message
-from realtime.internals import group_channel_name, publish_payload
+from realtime.internals import group_channel_name, publish_payload, shard_of
 
 logger = logging.getLogger(__name__)
 
@@ -192,11 +192,16 @@ def _publish_pubsub(outgoing: Outgoing) -> None:
     call. The channel names and the serialisation are the layer's own (realtime.internals).
     """
     layer = get_channel_layer()
-    pipeline = redis_client().pipeline(transaction=False)
+    shards = layer_shard_clients()
+    pipelines: dict[int, Any] = {}
     for group, message in outgoing:
         channel = group_channel_name(settings.CHANNEL_LAYER_PREFIX, group)
-        pipeline.publish(channel, publish_payload(layer, message))
-    pipeline.execute()
+        index = shard_of(channel, len(shards))
+        if index not in pipelines:
+            pipelines[index] = shards[index].pipeline(transaction=False)
+        pipelines[index].publish(channel, publish_payload(layer, message))
+    for pipeline in pipelines.values():  # one round trip per layer server with messages
+        pipeline.execute()
 
 
 async def _group_send_all(outgoing: Outgoing) -> None:

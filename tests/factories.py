@@ -54,9 +54,10 @@ def redis_clients_forget() -> None:
     """Drop the process's cached Redis clients and the rate limit's pause: the next call
     connects to settings.REDIS_URL as it is now."""
     import bidding.ratelimit
-    from infra.redis import bid_path_redis_client, redis_client
+    from infra.redis import bid_path_redis_client, layer_shard_clients, redis_client
 
     redis_client.cache_clear()
+    layer_shard_clients.cache_clear()
     bid_path_redis_client.cache_clear()
     bidding.ratelimit._take_token.cache_clear()
     bidding.ratelimit._skip_until = 0.0

@@ -297,11 +297,15 @@ CHANNEL_LAYER_BACKENDS = {
 }
 # Redis channel names start with it (channels-redis's own default).
 CHANNEL_LAYER_PREFIX = "asgi"
+# The channel layer's Redis servers (spec §10): CHANNEL_REDIS_URLS spreads the auctions'
+# groups over several, by the layer's own consistent hash of the group's channel name, so
+# every instance must list them in the same order; REDIS_URL's alone by default.
+CHANNEL_REDIS_URLS = env.list("CHANNEL_REDIS_URLS", default=[]) or [REDIS_URL]
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": CHANNEL_LAYER_BACKENDS[env.str("CHANNEL_LAYER", default="pubsub")],
         "CONFIG": {
-            "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
+            "hosts": [{"address": url, "socket_connect_timeout": 2} for url in CHANNEL_REDIS_URLS],
             "prefix": CHANNEL_LAYER_PREFIX,
         },
     }

@@ -270,7 +270,7 @@ def _redis_away() -> Iterator[None]:
     }
     # The clients are cached per process: drop them on the way in and on the way out.
     try:
-        with override_settings(REDIS_URL=url, CHANNEL_LAYERS=layers):
+        with override_settings(REDIS_URL=url, CHANNEL_REDIS_URLS=[url], CHANNEL_LAYERS=layers):
             redis_clients_forget()
             yield
     finally:
