@@ -28,6 +28,7 @@ from infra.metrics import CONNECTIONS, SUBSCRIPTIONS
 from infra.replica import replica_configured, wrote
 from realtime.flow import SendWindow
 from realtime.internals import DirectTextSender, get_handler_name
+from realtime.latest import LATEST_MESSAGE_TYPE, LatestSeqCheck
 from realtime.ordering import EventOrder
 from realtime.protocol import (
     AuctionMessage,
@@ -82,7 +83,7 @@ NOTIFICATIONS = "notifications"
 
 
 LIVE_MESSAGE_TYPES = frozenset(
-    {EVENT_MESSAGE_TYPE, NOTIFICATION_MESSAGE_TYPE, TOKEN_REVOKED_MESSAGE_TYPE}
+    {EVENT_MESSAGE_TYPE, NOTIFICATION_MESSAGE_TYPE, TOKEN_REVOKED_MESSAGE_TYPE, LATEST_MESSAGE_TYPE}
 )
 
 
@@ -149,6 +150,7 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         if not following:
             await self.close(code=CLOSE_UNAVAILABLE)
             return
+        LatestSeqCheck.ensure_running(self.channel_layer)
         self.window.attach(self.base_send)
         self.direct = DirectTextSender.behind(self.base_send)
         CONNECTIONS.inc()
@@ -388,6 +390,9 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         if message["type"] == TOKEN_REVOKED_MESSAGE_TYPE:
             await self.token_revoked(message)
             return
+        if message["type"] == LATEST_MESSAGE_TYPE:
+            self.catch_up(message["auction_id"], message["seq"])
+            return
         key = (
             NOTIFICATIONS if message["type"] == NOTIFICATION_MESSAGE_TYPE else message["auction_id"]
         )
@@ -398,6 +403,25 @@ class AuctionConsumer(AsyncWebsocketConsumer):
         await self.deliver(key, order)
         if order.missing() is not None and key not in self.gap_fills:
             self.gap_fills[key] = asyncio.create_task(self.fill_gap_later(key, order))
+
+    def catch_up(self, auction_id: str, latest: int) -> None:
+        """The auction is at seq `latest` (realtime.latest): read what this connection
+        missed, unless it is up to date or already filling a gap."""
+        order = self.orders.get(auction_id)
+        if order is None or order.last_sent >= latest or auction_id in self.gap_fills:
+            return
+        self.gap_fills[auction_id] = asyncio.create_task(
+            self.fill_missed(auction_id, order, latest)
+        )
+
+    async def fill_missed(self, key: str, order: EventOrder, upto: int) -> None:
+        try:
+            await self.send_stored(key, order, upto=upto)
+        except Exception:
+            logger.warning("catching up on stream %s failed", key, exc_info=True)
+        finally:
+            if self.gap_fills.get(key) is asyncio.current_task():
+                del self.gap_fills[key]
 
     async def token_revoked(self, message: dict[str, Any]) -> None:
         """The token this connection was opened with is revoked: it may not go on."""

@@ -54,6 +54,12 @@ def channel_inboxes(loop: Any) -> dict[str, Any]:
     return inboxes
 
 
+def local_group_members(loop: Any) -> dict[str, set[str]]:
+    """Group channel → this process's member channels (`RedisPubSubLoopLayer.groups`)."""
+    groups: dict[str, set[str]] = loop.groups
+    return groups
+
+
 def group_channel_name(prefix: str, group: str) -> str:
     """The Redis pub/sub channel of a group (`RedisPubSubLoopLayer._get_group_channel_name`)."""
     return f"{prefix}__group__{group}"

@@ -114,5 +114,18 @@ class AuctionChannelLayer(RedisPubSubChannelLayer):
         if isinstance(inbox, LocalInbox):
             inbox.live_handler = handler
 
+    def local_send(self, channels: set[str], message: dict[str, Any]) -> int:
+        """Hand a message to these local channels' live handlers, not through Redis.
+        Returns how many took it."""
+        inboxes = channel_inboxes(loop_layer(self))
+        data = self.serialize(message)
+        handed = 0
+        for channel in list(channels):
+            inbox = inboxes.get(channel)
+            if isinstance(inbox, LocalInbox) and inbox.live_handler is not None:
+                inbox.fanout.add(inbox.live_handler, data)
+                handed += 1
+        return handed
+
     async def delete_channel(self, channel: str) -> None:
         channel_inboxes(loop_layer(self)).pop(channel, None)

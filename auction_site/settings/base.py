@@ -334,6 +334,9 @@ WS_DB_THREADS = env.int("WS_DB_THREADS", default=8)
 # sends subscribers the changed totals every VIEWERS_INTERVAL_SECONDS; a process that has
 # not reported for VIEWERS_TTL_SECONDS (at least twice the interval) counts no more.
 VIEWERS_INTERVAL_SECONDS = env.float("VIEWERS_INTERVAL_SECONDS", default=1.0)
+# How often a web process hands its subscribers their auctions' latest seq, so one that
+# missed an auction's last event notices (realtime.latest).
+LATEST_SEQ_CHECK_SECONDS = env.float("LATEST_SEQ_CHECK_SECONDS", default=2.0)
 VIEWERS_TTL_SECONDS = env.float("VIEWERS_TTL_SECONDS", default=3.0)
 
 # Soft close never moves an end past the original end plus this (spec §1).

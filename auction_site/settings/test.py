@@ -19,3 +19,5 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # subscribe), so a test reading a connection's exact message sequence meets no `viewers`
 # message; snapshots still carry counts. Tests of viewer counts ask for a fast tick.
 VIEWERS_INTERVAL_SECONDS = 3600.0
+# In-process tests that want it run realtime.latest's check themselves.
+LATEST_SEQ_CHECK_SECONDS = 3600.0

@@ -22,6 +22,7 @@ from auctions.formats import iso
 from auctions.models import AuctionEvent, AuctionStatus
 from auctions.services import auction_cancel, auction_close, auction_start
 from realtime import consumers
+from realtime.latest import LatestSeqCheck
 from realtime.publish import EVENT_MESSAGE_TYPE, auction_group, event_text, events_publish
 from tests.realtime.conftest import (
     assert_quiet,
@@ -445,3 +446,28 @@ async def test_subscribes_during_a_snapshot_read_share_the_next_read_not_the_run
     if reply["data"]["seq"] == 0:
         assert seqs(await receive_events(early, 1)) == [1]
     await assert_quiet(early)
+
+
+class TestLatestSeqCheck:
+    """realtime.latest: an auction's last event lost live still arrives (issue 14)."""
+
+    async def test_a_subscriber_that_missed_the_last_events_gets_them_from_the_check(
+        self, connect, carol_token, auction, alice, bob, live_publishing_lost
+    ):
+        watcher = await connect(carol_token)
+        await subscribe(watcher, auction)
+        await place_bid(auction, alice, "10.00")
+        await receive_events(watcher, 1)
+        with live_publishing_lost():
+            await place_bids(auction, [bob, alice], start=11)
+        await assert_quiet(watcher)  # no later event: no gap to notice
+        assert await LatestSeqCheck(get_channel_layer()).check_once() == 1
+        assert seqs(await receive_events(watcher, 2)) == [2, 3]
+        assert await LatestSeqCheck(get_channel_layer()).check_once() == 1
+        await assert_quiet(watcher)  # up to date: nothing again
+
+    async def test_only_followed_auctions_are_read(self, connect, carol_token, auction):
+        watcher = await connect(carol_token)
+        assert await LatestSeqCheck(get_channel_layer()).check_once() == 0
+        await subscribe(watcher, auction)
+        assert await LatestSeqCheck(get_channel_layer()).check_once() == 1
