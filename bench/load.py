@@ -174,6 +174,22 @@ async def bidders(
     return result
 
 
+async def _next_offer(
+    views: dict[str, AuctionView], any_change: asyncio.Event, extra_cents: int
+) -> tuple[str, AuctionView, int] | None:
+    """An auction this bidder does not lead and the amount to bid on it; None (after a
+    short wait for a change) while it leads all of them."""
+    open_ids = [auction_id for auction_id, view in views.items() if not view.mine]
+    if not open_ids:
+        any_change.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(any_change.wait(), 0.2)
+        return None
+    auction_id = random.choice(open_ids)
+    view = views[auction_id]
+    return auction_id, view, view.min_next + random.randint(0, extra_cents)
+
+
 async def _bidder(
     url: str,
     bidder: dict[str, str],
@@ -212,15 +228,10 @@ async def _bidder(
     attempts = 0
     try:
         while attempts < max_attempts and time.time() < deadline:
-            open_ids = [auction_id for auction_id, view in views.items() if not view.mine]
-            if not open_ids:
-                any_change.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(any_change.wait(), 0.2)
+            offer = await _next_offer(views, any_change, extra_cents)
+            if offer is None:
                 continue
-            auction_id = random.choice(open_ids)
-            view = views[auction_id]
-            amount = view.min_next + random.randint(0, extra_cents)
+            auction_id, view, amount = offer
             attempts += 1
             message = {"type": "place_bid", "auction_id": auction_id, "amount": money(amount)}
             if random.random() < max_share:
@@ -295,15 +306,10 @@ async def _library_bidder(
     attempts = 0
     try:
         while attempts < max_attempts and time.time() < deadline:
-            open_ids = [auction_id for auction_id, view in views.items() if not view.mine]
-            if not open_ids:
-                any_change.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(any_change.wait(), 0.2)
+            offer = await _next_offer(views, any_change, extra_cents)
+            if offer is None:
                 continue
-            auction_id = random.choice(open_ids)
-            view = views[auction_id]
-            amount = view.min_next + random.randint(0, extra_cents)
+            auction_id, view, amount = offer
             attempts += 1
             sent = time.time()
             try:

@@ -59,20 +59,30 @@ def server_env(django_db_setup) -> dict[str, str]:
     return server_environment(CHANNEL_LAYER="pubsub", LOG_LEVEL="INFO")
 
 
-@pytest.fixture(scope="module")
-def daphnes(server_env, tmp_path_factory) -> Iterator[tuple[Server, Server]]:
+@contextlib.contextmanager
+def two_daphnes(
+    env: dict[str, str], log_dir: Path, names: tuple[str, str]
+) -> Iterator[tuple[Server, Server]]:
     """Two daphne instances serving the app, each on a free port of its own."""
-    log_dir = tmp_path_factory.mktemp("daphne")
     servers = []
     try:
-        for name in ("daphne-a", "daphne-b"):
-            servers.append(spawn_daphne(name, server_env, log_dir))
+        for name in names:
+            servers.append(spawn_daphne(name, env, log_dir))
         for server in servers:
             server.wait_serving()
         yield servers[0], servers[1]
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def daphnes(server_env, tmp_path_factory) -> Iterator[tuple[Server, Server]]:
+    """Two daphne instances serving the app, each on a free port of its own."""
+    with two_daphnes(
+        server_env, tmp_path_factory.mktemp("daphne"), ("daphne-a", "daphne-b")
+    ) as both:
+        yield both
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from django.conf import settings
 
 from realtime.internals import group_channel_name, shard_of
 from realtime.publish import auction_group
-from tests.e2e.conftest import WsClient, auction_open, users_with_tokens, wait_for
-from tests.servers import Server, free_port, spawn_daphne
+from tests.e2e.conftest import WsClient, auction_open, two_daphnes, users_with_tokens, wait_for
+from tests.servers import Server, free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -52,14 +52,8 @@ def second_redis(tmp_path) -> Iterator[str]:
 def sharded_daphnes(server_env, second_redis, tmp_path) -> Iterator[tuple[Server, Server]]:
     urls = [settings.REDIS_URL, second_redis]
     env = {**server_env, "CHANNEL_REDIS_URLS": ",".join(urls)}
-    servers = [spawn_daphne(name, env, tmp_path) for name in ("shard-a", "shard-b")]
-    try:
-        for server in servers:
-            server.wait_serving()
-        yield servers[0], servers[1]
-    finally:
-        for server in servers:
-            server.stop()
+    with two_daphnes(env, tmp_path, ("shard-a", "shard-b")) as both:
+        yield both
 
 
 def channel_of(auction_id: str) -> str:

@@ -80,6 +80,13 @@ def all_closed(auctions: list[Auction]) -> Callable[[], bool]:
     return lambda: not Auction.objects.filter(id__in=ids, status=AuctionStatus.ACTIVE).exists()
 
 
+def ending_works(seller) -> None:
+    """Wait until an auction ending in a second has ended: the processes are at work."""
+    soon = timezone.now() + timedelta(seconds=1)
+    warm = auction_create(creator=seller, item_name="First", starting_price=1, end_time=soon)
+    wait_for(all_closed([warm]), timeout=45)
+
+
 def ended_once(auctions: list[Auction]) -> None:
     counts = (
         Auction.objects.filter(id__in=[a.id for a in auctions])
@@ -204,13 +211,7 @@ def test_after_redis_lost_the_schedule_auctions_end_on_time_without_the_reconcil
 ):
     """The index is rebuilt at the next dispatch (every second), not by the 30 s reconcile."""
     scheduler(workers=1, beats=1, reconcile_every=3600)
-    warm = auction_create(
-        creator=seller,
-        item_name="First",
-        starting_price=1,
-        end_time=timezone.now() + timedelta(seconds=1),
-    )
-    wait_for(all_closed([warm]), timeout=45)  # beat and worker are up and dispatching
+    ending_works(seller)  # beat and worker are up and dispatching
     end = timezone.now() + timedelta(seconds=4)
     auctions = [
         auction_create(creator=seller, item_name=f"Lot {n}", starting_price=1, end_time=end)
@@ -236,13 +237,7 @@ def test_after_a_redis_restart_auctions_end_within_a_second_of_their_time_or_of_
     if redis_server is None:
         pytest.skip("needs the Redis that scripts/stack.py test starts")
     scheduler(workers=1, beats=1, reconcile_every=3600)
-    warm = auction_create(
-        creator=seller,
-        item_name="First",
-        starting_price=1,
-        end_time=timezone.now() + timedelta(seconds=1),
-    )
-    wait_for(all_closed([warm]), timeout=45)
+    ending_works(seller)
     start = timezone.now()
     auctions = [
         auction_create(
@@ -273,13 +268,7 @@ def test_a_worker_killed_while_auctions_end_leaves_none_open_for_long(scheduler,
     a worker started then ends each once, a few seconds late at most (OVERDUE_SECONDS)."""
     started = scheduler(workers=1, beats=1, reconcile_every=3600)
     (doomed,) = [p for p in started if p.name.startswith("worker")]
-    warm = auction_create(
-        creator=seller,
-        item_name="First",
-        starting_price=1,
-        end_time=timezone.now() + timedelta(seconds=1),
-    )
-    wait_for(all_closed([warm]), timeout=45)  # the first worker is up and ending auctions
+    ending_works(seller)  # the first worker is up and ending auctions
     end = timezone.now() + timedelta(seconds=3)
     auctions = [
         auction_create(creator=seller, item_name=f"Lot {n}", starting_price=1, end_time=end)
