@@ -107,7 +107,10 @@ class OfferBatcher(Generic[Request, Result]):
 
 
 def _logged(after: Callable[[], object]) -> None:
+    close_old_connections()  # as around a request: a connection a restart broke goes
     try:
         after()
     except Exception:  # the sweep makes good a publish that failed
         logger.warning("finishing a bid batch failed", exc_info=True)
+    finally:
+        close_old_connections()
