@@ -48,10 +48,15 @@ def money(amount_cents: int) -> str:
     return f"{amount_cents // 100}.{amount_cents % 100:02d}"
 
 
-async def ws_open(url: str, token: str) -> ClientConnection:
-    """An authenticated connection; loopback only (the bench never targets anything else)."""
+def _loopback_only(url: str) -> None:
+    """The bench never targets anything but this machine."""
     if urlsplit(url).hostname not in {"127.0.0.1", "localhost"}:
         raise ValueError(f"refusing a non-loopback target: {url}")
+
+
+async def ws_open(url: str, token: str) -> ClientConnection:
+    """An authenticated connection; loopback only (the bench never targets anything else)."""
+    _loopback_only(url)
     return await connect(
         url,
         additional_headers={"Authorization": f"Bearer {token}"},
@@ -273,8 +278,7 @@ async def _library_bidder(
     result: dict[str, Any],
 ) -> None:
     """_bidder's loop through the client library: its events, its bids, its errors."""
-    if urlsplit(url).hostname not in {"127.0.0.1", "localhost"}:
-        raise ValueError(f"refusing a non-loopback target: {url}")
+    _loopback_only(url)
     views: dict[str, AuctionView] = {}
     any_change = asyncio.Event()
     client = AuctionClient(url, bidder["token"], request_timeout=REPLY_TIMEOUT)

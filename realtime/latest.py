@@ -18,12 +18,14 @@ from django.conf import settings
 
 from auctions.models import Auction
 from realtime.db import in_db_thread
-from realtime.internals import local_group_members, loop_layer
+from realtime.internals import group_channel_name, local_group_members, loop_layer
+from realtime.publish import auction_group
 
 logger = logging.getLogger(__name__)
 
 LATEST_MESSAGE_TYPE = "auction.latest"
-_GROUP_MARK = "__group__auction."
+# What every auction group's channel name contains, before the auction's id.
+_GROUP_MARK = group_channel_name("", auction_group(""))
 
 
 def _latest_seqs(auction_ids: list[UUID]) -> dict[str, int]:
